@@ -1,0 +1,86 @@
+// Errors
+export {
+  BreakwaterError,
+  CircuitOpenError,
+  TimeoutError,
+  RateLimitError,
+  BulkheadFullError,
+  ConfigError,
+  RegistryFullError,
+  isBreakwaterError,
+  isCircuitOpenError,
+  isTimeoutError,
+  isRateLimitError,
+  isBulkheadFullError,
+  isConfigError,
+  isRegistryFullError,
+} from './errors';
+export type { BreakwaterErrorCode } from './errors';
+
+// Time
+export { parseDuration } from './duration';
+export type { Duration, DurationUnit } from './duration';
+export { systemClock } from './clock';
+export type { Clock } from './clock';
+
+// Circuit breaker
+export { CircuitBreaker } from './circuit-breaker';
+export type {
+  BreakerPermit,
+  CircuitBreakerEvents,
+  CircuitBreakerOptions,
+  CircuitBreakerSnapshot,
+  CircuitBreakerStateJSON,
+  CircuitState,
+  HalfOpenOptions,
+  OpenBackoffOptions,
+  WindowOptions,
+} from './circuit-breaker';
+export { CircuitBreakerRegistry } from './circuit-breaker-registry';
+export type {
+  BreakerDefaults,
+  CircuitBreakerRegistryEvents,
+  CircuitBreakerRegistryOptions,
+} from './circuit-breaker-registry';
+
+// Policies
+export type { Policy } from './policy';
+export { exponential, constant } from './backoff';
+export type { Backoff, ExponentialBackoffOptions, Jitter } from './backoff';
+export { retry, RetryPolicy, defaultRetryOn } from './retry';
+export type { GiveUpEvent, GiveUpReason, RetryEvent, RetryOptions, RetryOutcome } from './retry';
+export { RetryBudget } from './retry-budget';
+export type { RetryBudgetOptions } from './retry-budget';
+export { timeout, TimeoutPolicy } from './timeout';
+export type { TimeoutOptions } from './timeout';
+export { bulkhead, BulkheadPolicy } from './bulkhead';
+export type { BulkheadOptions } from './bulkhead';
+export { fallback, FallbackPolicy } from './fallback';
+export type { FallbackOptions } from './fallback';
+export { pipeline, Pipeline } from './pipeline';
+export type { ExtraResult, ExtraResults, PolicyLike } from './pipeline';
+
+// Rate limiting
+export type {
+  RateLimitAlgorithm,
+  RateLimitRule,
+  RateLimitDecision,
+  RateLimitStore,
+} from './rate-limit-store';
+export { parseRate } from './rate';
+export type { ParsedRate, Rate, RateSpec, RateString } from './rate';
+export { RateLimiter } from './rate-limiter';
+export type {
+  RateLimiterEvents,
+  RateLimiterHealth,
+  RateLimiterOptions,
+  StoreFailurePolicy,
+} from './rate-limiter';
+export { MemoryRateLimitStore } from './memory-rate-limit-store';
+export type { MemoryRateLimitStoreOptions } from './memory-rate-limit-store';
+export { FailoverRateLimitStore } from './failover-rate-limit-store';
+export type {
+  FailoverMemberHealth,
+  FailoverRateLimitStoreOptions,
+  StoreBreakerOptions,
+} from './failover-rate-limit-store';
