@@ -84,3 +84,38 @@ export type {
   FailoverRateLimitStoreOptions,
   StoreBreakerOptions,
 } from './failover-rate-limit-store';
+
+// HTTP: what every adapter writes (status codes, problem+json, headers, health, dashboard)
+export {
+  PROBLEM_JSON,
+  circuitOpenResponse,
+  errorResponse,
+  jsonResponse,
+  problemResponse,
+  rateLimitedResponse,
+  retryAfterSeconds,
+} from './http/http-response';
+export type { HttpResponse } from './http/http-response';
+export { quotePolicyName, rateLimitHeaders } from './http/rate-limit-headers';
+export type { RateLimitHeaderOptions } from './http/rate-limit-headers';
+export { breakerStatus, healthReport, isReady } from './http/health-report';
+export type {
+  HealthCheck,
+  HealthReport,
+  HealthReporter,
+  HealthSources,
+  HealthStatus,
+} from './http/health-report';
+export { HealthRoutes } from './http/health-routes';
+export type {
+  AuthorizeResult,
+  HealthRouteResult,
+  HealthRoutesOptions,
+  SseStream,
+} from './http/health-routes';
+export { dashboardPage } from './http/dashboard-page';
+export type { DashboardPageOptions } from './http/dashboard-page';
+export { RouteBreakers } from './http/route-breakers';
+export type { RouteBreakerOptions } from './http/route-breakers';
+export { HttpRateLimit } from './http/http-rate-limit';
+export type { HttpRateLimitOptions, HttpRateLimitVerdict } from './http/http-rate-limit';

@@ -1,0 +1,421 @@
+import { durationOption, type Duration } from '../duration';
+import { checkKnownKeys, checkObject, functionOption, integerOption } from '../internal/validate';
+import { ConfigError } from '../errors';
+import { CircuitBreakerRegistry } from '../circuit-breaker-registry';
+import { dashboardPage } from './dashboard-page';
+import { healthReport, isReady, type HealthSources } from './health-report';
+import { jsonResponse, problemResponse, type HttpResponse } from './http-response';
+
+/** The answer of an admin `authorize` hook: `true` allows, `false` → 403, `'unauthenticated'` → 401. */
+export type AuthorizeResult = boolean | 'unauthenticated';
+
+/** Options of the health routes, shared by every HTTP adapter. */
+export interface HealthRoutesOptions<Req = unknown> extends HealthSources {
+  /** Path the routes live under. @defaultValue `'/health'` */
+  basePath?: string;
+  /**
+   * Enables `POST <basePath>/circuit-breakers/:name/reset`. Without it that route does not exist
+   * (404). `authorize` receives the framework's request; a hook that throws refuses (403).
+   */
+  admin?: { authorize(req: Req): AuthorizeResult | Promise<AuthorizeResult> };
+  /** Server-sent events stream settings. */
+  stream?: {
+    /** Most streams open at once; further ones get 503. @defaultValue 100 */
+    maxClients?: number;
+    /** Interval of the keep-alive comment. @defaultValue 15 000 */
+    heartbeatMs?: Duration;
+  };
+  /** Serve `<basePath>/dashboard`. @defaultValue true */
+  dashboard?: boolean;
+}
+
+/**
+ * A server-sent events answer. The adapter writes `status` and `headers`, then calls `start`
+ * at once with a function that writes to the connection and one that ends it; `start` returns
+ * the function to call when the client goes away.
+ */
+export interface SseStream {
+  readonly kind: 'sse';
+  readonly status: 200;
+  readonly headers: Readonly<Record<string, string>>;
+  start(write: (chunk: string) => void, end: () => void): () => void;
+}
+
+/** What the health routes answer: a response, a stream, or `undefined` for a path they do not serve. */
+export type HealthRouteResult = HttpResponse | SseStream;
+
+interface Client {
+  write(chunk: string): void;
+  end(): void;
+}
+
+const OWNER = 'healthRoutes';
+const MAX_NAME_LENGTH = 512;
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-store',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+} as const;
+const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * The health routes of DESIGN section 6, independent of any framework: adapters pass the method,
+ * the URL and their request object, and write what comes back.
+ *
+ * - `GET /health/live`: 200 while the process serves (never depends on downstreams)
+ * - `GET /health/ready`: 503 while a critical breaker is open
+ * - `GET /health`: `application/health+json`, `pass`/`warn`/`fail`, 503 on `fail`
+ * - `GET /health/circuit-breakers` and `/health/circuit-breakers/:name`
+ * - `GET /health/circuit-breakers/stream`: server-sent events (a snapshot, then every change)
+ * - `GET /health/dashboard`: the live page
+ * - `POST /health/circuit-breakers/:name/reset`: only with `admin.authorize`
+ *
+ * @throws ConfigError at construction when an option is invalid
+ */
+export class HealthRoutes<Req = unknown> {
+  /** The path the routes live under. */
+  readonly basePath: string;
+  private readonly sources: HealthSources;
+  private readonly registry: CircuitBreakerRegistry | undefined;
+  private readonly authorize:
+    ((req: Req) => AuthorizeResult | Promise<AuthorizeResult>) | undefined;
+  private readonly maxClients: number;
+  private readonly heartbeatMs: number;
+  private readonly dashboard: string | undefined;
+  private readonly clients = new Set<Client>();
+  private unsubscribe: (() => void) | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private eventId = 0;
+
+  constructor(options: HealthRoutesOptions<Req>) {
+    checkObject(OWNER, 'options', options);
+    checkKnownKeys(OWNER, '', options as Record<string, unknown>, [
+      'registry',
+      'limiters',
+      'critical',
+      'basePath',
+      'admin',
+      'stream',
+      'dashboard',
+    ]);
+    if (options.registry !== undefined && !(options.registry instanceof CircuitBreakerRegistry)) {
+      throw new ConfigError(
+        OWNER,
+        'registry',
+        options.registry,
+        'must be a CircuitBreakerRegistry',
+      );
+    }
+    this.registry = options.registry;
+    if (options.limiters !== undefined) {
+      if (!Array.isArray(options.limiters)) {
+        throw new ConfigError(
+          OWNER,
+          'limiters',
+          options.limiters,
+          'must be an array of rate limiters',
+        );
+      }
+      options.limiters.forEach((limiter: unknown, i) => {
+        if (
+          typeof limiter !== 'object' ||
+          limiter === null ||
+          typeof (limiter as { health?: unknown }).health !== 'function'
+        ) {
+          throw new ConfigError(
+            OWNER,
+            `limiters[${i}]`,
+            limiter,
+            'must be a rate limiter (with health())',
+          );
+        }
+      });
+    }
+    const critical = options.critical;
+    if (
+      critical !== undefined &&
+      typeof critical !== 'function' &&
+      !(Array.isArray(critical) && critical.every((c) => typeof c === 'string'))
+    ) {
+      throw new ConfigError(
+        OWNER,
+        'critical',
+        critical,
+        'must be an array of breaker names or a function',
+      );
+    }
+    this.sources = {
+      registry: options.registry,
+      limiters: options.limiters,
+      critical: critical as HealthSources['critical'],
+    };
+
+    const basePath = options.basePath ?? '/health';
+    if (
+      typeof basePath !== 'string' ||
+      !/^(\/[A-Za-z0-9._~-]+)*$/.test(basePath) ||
+      basePath === ''
+    ) {
+      throw new ConfigError(
+        OWNER,
+        'basePath',
+        basePath,
+        "must be a path such as '/health' (no trailing slash)",
+      );
+    }
+    this.basePath = basePath;
+
+    if (options.admin !== undefined) {
+      checkObject(OWNER, 'admin', options.admin);
+      checkKnownKeys(OWNER, 'admin', options.admin as Record<string, unknown>, ['authorize']);
+      const authorize = functionOption<(req: Req) => AuthorizeResult | Promise<AuthorizeResult>>(
+        OWNER,
+        'admin.authorize',
+        options.admin.authorize,
+      );
+      this.authorize = (req) => authorize.call(options.admin, req);
+    }
+    const stream = options.stream ?? {};
+    checkObject(OWNER, 'stream', stream);
+    checkKnownKeys(OWNER, 'stream', stream as Record<string, unknown>, [
+      'maxClients',
+      'heartbeatMs',
+    ]);
+    this.maxClients =
+      stream.maxClients === undefined
+        ? 100
+        : integerOption(OWNER, 'stream.maxClients', stream.maxClients, 1, 100_000);
+    this.heartbeatMs =
+      stream.heartbeatMs === undefined
+        ? 15_000
+        : durationOption(OWNER, 'stream.heartbeatMs', stream.heartbeatMs, { min: 1000 });
+    if (options.dashboard !== undefined && typeof options.dashboard !== 'boolean') {
+      throw new ConfigError(OWNER, 'dashboard', options.dashboard, 'must be a boolean');
+    }
+    this.dashboard =
+      options.dashboard === false
+        ? undefined
+        : dashboardPage({ basePath, admin: this.authorize !== undefined });
+  }
+
+  /** Number of event streams open now. */
+  get streams(): number {
+    return this.clients.size;
+  }
+
+  /**
+   * Answers a request, or returns `undefined` when the path is not one of the routes (the
+   * adapter passes it on).
+   * @param method - the HTTP method
+   * @param url - the request target relative to where the adapter is mounted (path and query)
+   * @param req - the framework's request, handed to `admin.authorize`
+   */
+  handle(
+    method: string,
+    url: string,
+    req: Req,
+  ): HealthRouteResult | Promise<HealthRouteResult> | undefined {
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    const base = this.basePath;
+    if (!path.startsWith(base)) return undefined;
+    const rest = path.slice(base.length);
+    if (rest !== '' && rest[0] !== '/') return undefined;
+    const head = method === 'HEAD';
+    const read = method === 'GET' || head;
+
+    switch (rest) {
+      case '':
+      case '/': {
+        if (!read) return methodNotAllowed('GET, HEAD');
+        const report = healthReport(this.sources);
+        return bodyless(
+          jsonResponse(report.status === 'fail' ? 503 : 200, report, 'application/health+json'),
+          head,
+        );
+      }
+      case '/live':
+        if (!read) return methodNotAllowed('GET, HEAD');
+        return bodyless(jsonResponse(200, { status: 'pass' }, 'application/health+json'), head);
+      case '/ready': {
+        if (!read) return methodNotAllowed('GET, HEAD');
+        const ready = isReady(this.sources);
+        return bodyless(
+          jsonResponse(
+            ready ? 200 : 503,
+            { status: ready ? 'pass' : 'fail' },
+            'application/health+json',
+          ),
+          head,
+        );
+      }
+      case '/dashboard':
+        if (this.dashboard === undefined) return undefined;
+        if (!read) return methodNotAllowed('GET, HEAD');
+        return {
+          kind: 'response',
+          status: 200,
+          headers: {
+            'content-type': 'text/html; charset=utf-8',
+            'cache-control': 'no-store',
+            'content-security-policy': DASHBOARD_CSP,
+            'x-content-type-options': 'nosniff',
+          },
+          body: head ? '' : this.dashboard,
+        };
+      case '/circuit-breakers':
+      case '/circuit-breakers/':
+        if (!read) return methodNotAllowed('GET, HEAD');
+        return bodyless(jsonResponse(200, this.registry?.snapshot() ?? []), head);
+      case '/circuit-breakers/stream':
+        if (method !== 'GET') return methodNotAllowed('GET');
+        return this.openStream();
+    }
+
+    if (!rest.startsWith('/circuit-breakers/')) return undefined;
+    let raw = rest.slice('/circuit-breakers/'.length);
+    const reset = raw.endsWith('/reset') && method === 'POST';
+    if (reset) raw = raw.slice(0, -'/reset'.length);
+    let name: string;
+    try {
+      name = decodeURIComponent(raw);
+    } catch {
+      return problemResponse(400, 'Bad Request', 'The breaker name is not valid percent-encoding');
+    }
+    if (reset) return this.reset(name, req);
+    if (!read) {
+      return this.authorize !== undefined && raw.endsWith('/reset')
+        ? methodNotAllowed('POST')
+        : methodNotAllowed('GET, HEAD');
+    }
+    const breaker = name.length <= MAX_NAME_LENGTH ? this.registry?.find(name) : undefined;
+    if (breaker === undefined) return notFound(name);
+    return bodyless(jsonResponse(200, breaker.snapshot()), head);
+  }
+
+  /** Ends every open event stream and stops the heartbeat. */
+  close(): void {
+    for (const client of [...this.clients]) client.end();
+    this.clients.clear();
+    this.stopFeed();
+  }
+
+  private async reset(name: string, req: Req): Promise<HttpResponse> {
+    if (this.authorize === undefined) return notFound(name);
+    let verdict: AuthorizeResult;
+    try {
+      verdict = await this.authorize(req);
+    } catch {
+      verdict = false;
+    }
+    if (verdict === 'unauthenticated') {
+      return problemResponse(
+        401,
+        'Unauthorized',
+        'Authentication is required to reset a circuit breaker',
+      );
+    }
+    if (verdict !== true)
+      return problemResponse(403, 'Forbidden', 'Not allowed to reset circuit breakers');
+    const breaker = name.length <= MAX_NAME_LENGTH ? this.registry?.find(name) : undefined;
+    if (breaker === undefined) return notFound(name);
+    breaker.reset();
+    return jsonResponse(200, breaker.snapshot());
+  }
+
+  private openStream(): HealthRouteResult {
+    if (this.clients.size >= this.maxClients) {
+      return problemResponse(503, 'Service Unavailable', 'Too many open event streams', undefined, {
+        'retry-after': '5',
+      });
+    }
+    return {
+      kind: 'sse',
+      status: 200,
+      headers: SSE_HEADERS,
+      start: (write, end) => {
+        let open = true;
+        const client: Client = {
+          write: (chunk) => {
+            if (!open) return;
+            try {
+              write(chunk);
+            } catch {
+              client.end();
+            }
+          },
+          end: () => {
+            if (!open) return;
+            open = false;
+            this.clients.delete(client);
+            if (this.clients.size === 0) this.stopFeed();
+            try {
+              end();
+            } catch {
+              // The connection is already gone.
+            }
+          },
+        };
+        this.clients.add(client);
+        this.startFeed();
+        client.write(
+          `retry: 5000\nid: ${this.eventId}\nevent: snapshot\ndata: ${JSON.stringify(this.registry?.snapshot() ?? [])}\n\n`,
+        );
+        return () => {
+          if (!open) return;
+          open = false;
+          this.clients.delete(client);
+          if (this.clients.size === 0) this.stopFeed();
+        };
+      },
+    };
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    const chunk = `id: ${++this.eventId}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const client of [...this.clients]) client.write(chunk);
+  }
+
+  private startFeed(): void {
+    if (this.unsubscribe !== undefined) return;
+    const registry = this.registry;
+    const offs: (() => void)[] = [];
+    if (registry !== undefined) {
+      offs.push(
+        registry.on('stateChange', ({ breaker }) => {
+          const found = registry.find(breaker);
+          if (found !== undefined) this.broadcast('state', found.snapshot());
+        }),
+        registry.on('add', ({ breaker }) => this.broadcast('state', breaker.snapshot())),
+        registry.on('remove', ({ breaker }) => this.broadcast('removed', { name: breaker.name })),
+      );
+    }
+    this.unsubscribe = () => offs.forEach((off) => off());
+    this.heartbeat = setInterval(() => {
+      for (const client of [...this.clients]) client.write(': heartbeat\n\n');
+    }, this.heartbeatMs);
+    this.heartbeat.unref?.();
+  }
+
+  private stopFeed(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+}
+
+function bodyless(response: HttpResponse, head: boolean): HttpResponse {
+  return head ? { ...response, body: '' } : response;
+}
+
+function methodNotAllowed(allow: string): HttpResponse {
+  return problemResponse(405, 'Method Not Allowed', `Allowed: ${allow}`, undefined, { allow });
+}
+
+function notFound(name: string): HttpResponse {
+  const shown = name.length > 100 ? `${name.slice(0, 100)}…` : name;
+  return problemResponse(404, 'Not Found', `No circuit breaker named "${shown}"`);
+}

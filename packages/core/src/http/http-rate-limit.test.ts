@@ -1,0 +1,81 @@
+import { describe, expect, it, jest } from '@jest/globals';
+import { isConfigError } from '../errors';
+import { RateLimiter } from '../rate-limiter';
+import { HttpRateLimit } from './http-rate-limit';
+
+const clock = { now: () => 1_000_000 };
+
+describe('HttpRateLimit', () => {
+  it('counts per client address and refuses past the limit with headers and a 429', async () => {
+    const http = new HttpRateLimit({ name: 'api', limit: 2, window: '1m', clock });
+    const first = await http.decide({}, '10.0.0.1');
+    expect(first?.headers).toMatchObject({
+      'ratelimit-policy': '"api";q=2;w=60',
+      ratelimit: '"api";r=1;t=20',
+    });
+    await http.decide({}, '10.0.0.1');
+    const third = await http.decide({}, '10.0.0.1');
+    expect(third?.refusal?.status).toBe(429);
+    expect(third?.headers['retry-after']).toBe('20');
+    expect((await http.decide({}, '10.0.0.2'))?.refusal).toBeUndefined();
+  });
+
+  it('uses key, skip and cost hooks', async () => {
+    type Req = { user: string; admin?: boolean; bytes: number };
+    const http = new HttpRateLimit<Req>({
+      name: 'upload',
+      limit: 10,
+      window: '1m',
+      clock,
+      key: (req) => req.user,
+      skip: (req) => req.admin === true,
+      cost: async (req) => Promise.resolve(req.bytes),
+    });
+    expect(await http.decide({ user: 'a', admin: true, bytes: 100 }, '1')).toBeUndefined();
+    expect((await http.decide({ user: 'a', bytes: 6 }, '1'))?.refusal).toBeUndefined();
+    expect((await http.decide({ user: 'a', bytes: 6 }, '2'))?.refusal?.status).toBe(429);
+    expect((await http.decide({ user: 'b', bytes: 6 }, '1'))?.refusal).toBeUndefined();
+  });
+
+  it('lets a request through, warning once, when a hook throws or returns nonsense', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const http = new HttpRateLimit<{ bad: string }>({
+        name: 'api',
+        limit: 1,
+        window: '1m',
+        clock,
+        key: (req) => {
+          if (req.bad === 'throw') throw new Error('no user');
+          return 42 as unknown as string;
+        },
+      });
+      expect(await http.decide({ bad: 'throw' }, '1')).toBeUndefined();
+      expect(await http.decide({ bad: 'number' }, '1')).toBeUndefined();
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('accepts a limiter as is, and refuses limiter options beside one', () => {
+    const limiter = new RateLimiter({ name: 'shared', limit: 5, window: '1s' });
+    expect(new HttpRateLimit(limiter).limiter).toBe(limiter);
+    expect(new HttpRateLimit({ limiter, headers: { legacy: true } }).limiter).toBe(limiter);
+    for (const [options, path] of [
+      [{ limiter, limit: 5 }, 'limit'],
+      [{ limiter: {} }, 'limiter'],
+      [{ limit: 5, window: '1m', key: 'ip' }, 'key'],
+      [{ limit: 5, window: '1m', headers: { draft: true } }, 'headers.draft'],
+      [{ limit: 5, window: '1m', headers: { legacy: 'yes' } }, 'headers.legacy'],
+    ] as const) {
+      let caught: unknown;
+      try {
+        new HttpRateLimit(options as never);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isConfigError(caught) && caught.path).toBe(path);
+    }
+  });
+});

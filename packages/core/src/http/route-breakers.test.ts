@@ -1,0 +1,69 @@
+import { describe, expect, it } from '@jest/globals';
+import { CircuitBreaker } from '../circuit-breaker';
+import { CircuitBreakerRegistry } from '../circuit-breaker-registry';
+import { isConfigError } from '../errors';
+import type { HttpResponse } from './http-response';
+import { RouteBreakers } from './route-breakers';
+
+describe('RouteBreakers', () => {
+  it('gives each route its own breaker named METHOD pattern, in the given registry', () => {
+    const registry = new CircuitBreakerRegistry();
+    const routes = new RouteBreakers({ registry, failureThreshold: 2 });
+    const a = routes.breakerFor('GET', '/users/:id');
+    expect(a.name).toBe('GET /users/:id');
+    expect(routes.breakerFor('GET', '/users/:id')).toBe(a);
+    expect(routes.breakerFor('POST', '/users/:id')).not.toBe(a);
+    expect(registry.list().map((b) => b.name)).toEqual(['GET /users/:id', 'POST /users/:id']);
+  });
+
+  it('settles permits from the status: >= 500 fails by default, or as configured', () => {
+    const routes = new RouteBreakers({ failureThreshold: 2 });
+    const breaker = routes.breakerFor('GET', '/x');
+    for (const status of [200, 404, 500, 503])
+      routes.settle(routes.admit(breaker) as never, status);
+    expect(breaker.state).toBe('open');
+    const open = routes.admit(breaker) as HttpResponse;
+    expect(open.status).toBe(503);
+    expect(open.headers['retry-after']).toBe('60');
+
+    const strict = new RouteBreakers({ failureThreshold: 1, isFailureStatus: (s) => s === 429 });
+    const b = strict.breakerFor('GET', '/y');
+    strict.settle(strict.admit(b) as never, 500);
+    expect(b.state).toBe('closed');
+    strict.settle(strict.admit(b) as never, 429);
+    expect(b.state).toBe('open');
+  });
+
+  it('keeps to maxRoutes under a flood of distinct paths: the rest share METHOD *', () => {
+    const registry = new CircuitBreakerRegistry();
+    const routes = new RouteBreakers({ registry, maxRoutes: 10 });
+    for (let i = 0; i < 10_000; i++) routes.breakerFor('GET', `/files/${i}`);
+    expect(registry.size).toBe(11);
+    expect(routes.breakerFor('GET', '/files/99999').name).toBe('GET *');
+    expect(routes.breakerFor('GET', '/files/3').name).toBe('GET /files/3');
+  });
+
+  it('uses one fixed breaker when given a breaker or a name', () => {
+    const breaker = new CircuitBreaker({ name: 'fixed' });
+    expect(new RouteBreakers(breaker).breakerFor('GET', '/a')).toBe(breaker);
+    const registry = new CircuitBreakerRegistry();
+    const named = new RouteBreakers({ name: 'upstream', registry });
+    expect(named.breakerFor('PUT', '/b')).toBe(registry.find('upstream'));
+  });
+
+  it.each([
+    [{ maxRoutes: 0 }, 'maxRoutes'],
+    [{ isFailureStatus: 500 }, 'isFailureStatus'],
+    [{ registry: new Map() }, 'registry'],
+    [{ failureThreshold: 0 }, 'failureThreshold'],
+    [{ name: '' }, 'name'],
+  ])('rejects %j naming %s', (options, path) => {
+    let caught: unknown;
+    try {
+      new RouteBreakers(options as never);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isConfigError(caught) && caught.path).toBe(path);
+  });
+});

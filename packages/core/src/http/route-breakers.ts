@@ -1,0 +1,102 @@
+import { CircuitBreaker, type BreakerPermit } from '../circuit-breaker';
+import { CircuitBreakerRegistry, type BreakerDefaults } from '../circuit-breaker-registry';
+import { ConfigError } from '../errors';
+import { checkObject, functionOption, integerOption, stringOption } from '../internal/validate';
+import { circuitOpenResponse, type HttpResponse } from './http-response';
+
+/** Options of the `circuitBreaker()` middleware of every HTTP adapter (framework glue aside). */
+export interface RouteBreakerOptions extends BreakerDefaults {
+  /**
+   * One breaker name for every request through the middleware. Without it, each route gets its
+   * own breaker named `METHOD /route/:pattern`.
+   */
+  name?: string;
+  /** Where per-route breakers live. @defaultValue a registry bounded by `maxRoutes` */
+  registry?: CircuitBreakerRegistry;
+  /**
+   * Most per-route breakers; requests for further routes share one overflow breaker per method
+   * (`METHOD *`), so a flood of distinct URLs cannot create breakers without limit.
+   * @defaultValue 1 000
+   */
+  maxRoutes?: number;
+  /** Which response statuses count as failures. @defaultValue `status >= 500` */
+  isFailureStatus?: (status: number) => boolean;
+}
+
+const OWNER = 'circuitBreaker';
+const defaultIsFailureStatus = (status: number): boolean => status >= 500;
+
+/**
+ * The framework-free part of route-level protection: picks the breaker for a request, admits it
+ * through `tryAcquire()` (no exception on the reject path) and settles the permit from the
+ * response status. Adapters call it and write what it returns.
+ *
+ * @throws ConfigError at construction when an option is invalid
+ */
+export class RouteBreakers {
+  private readonly fixed: CircuitBreaker | undefined;
+  private readonly registry: CircuitBreakerRegistry | undefined;
+  private readonly options: BreakerDefaults;
+  private readonly maxRoutes: number;
+  private readonly routes = new Map<string, CircuitBreaker>();
+  private readonly isFailureStatus: (status: number) => boolean;
+
+  constructor(input: RouteBreakerOptions | CircuitBreaker = {}) {
+    if (input instanceof CircuitBreaker) {
+      this.fixed = input;
+      this.options = {};
+      this.maxRoutes = 0;
+      this.isFailureStatus = defaultIsFailureStatus;
+      return;
+    }
+    checkObject(OWNER, 'options', input);
+    const { name, registry, maxRoutes, isFailureStatus, ...breakerOptions } = input;
+    this.isFailureStatus =
+      isFailureStatus === undefined
+        ? defaultIsFailureStatus
+        : functionOption<(status: number) => boolean>(OWNER, 'isFailureStatus', isFailureStatus);
+    if (registry !== undefined && !(registry instanceof CircuitBreakerRegistry)) {
+      throw new ConfigError(OWNER, 'registry', registry, 'must be a CircuitBreakerRegistry');
+    }
+    this.maxRoutes =
+      maxRoutes === undefined ? 1_000 : integerOption(OWNER, 'maxRoutes', maxRoutes, 1, 1_000_000);
+    this.options = breakerOptions;
+    if (name !== undefined) {
+      const fixedName = stringOption(OWNER, 'name', name);
+      this.fixed =
+        registry?.get(fixedName, breakerOptions) ??
+        new CircuitBreaker({ ...breakerOptions, name: fixedName });
+      return;
+    }
+    // Validate the breaker options once, now, rather than at the first request.
+    new CircuitBreaker({ ...breakerOptions, name: 'validation' });
+    this.registry = registry ?? new CircuitBreakerRegistry({ maxBreakers: this.maxRoutes + 16 });
+  }
+
+  /**
+   * The breaker for a request: the fixed one, or the route's (`METHOD pattern`). `pattern` should
+   * be the framework's route pattern; a raw path works but spends the `maxRoutes` bound.
+   */
+  breakerFor(method: string, pattern: string): CircuitBreaker {
+    if (this.fixed !== undefined) return this.fixed;
+    const key = `${method} ${pattern}`;
+    const known = this.routes.get(key);
+    if (known !== undefined) return known;
+    const name = this.routes.size < this.maxRoutes ? key : `${method} *`;
+    const breaker = this.registry!.find(name) ?? this.registry!.get(name, this.options);
+    if (name === key) this.routes.set(key, breaker);
+    return breaker;
+  }
+
+  /** Admits a request: a permit, or the 503 answer for an open circuit. */
+  admit(breaker: CircuitBreaker): BreakerPermit | HttpResponse {
+    const permit = breaker.tryAcquire();
+    return permit ?? circuitOpenResponse(breaker.name, breaker.retryAfterMs);
+  }
+
+  /** Settles a permit from the status the response was sent with. */
+  settle(permit: BreakerPermit, status: number): void {
+    if (this.isFailureStatus(status)) permit.failure();
+    else permit.success();
+  }
+}
