@@ -7,6 +7,7 @@ import {
 } from './circuit-breaker';
 import { ConfigError, RegistryFullError } from './errors';
 import { Listeners } from './internal/listeners';
+import { loggerOption, type Logger } from './logger';
 import { checkClock, checkKnownKeys, checkObject, integerOption } from './internal/validate';
 
 /** Breaker options without the name: registry defaults and per-name settings. */
@@ -25,6 +26,8 @@ export interface CircuitBreakerRegistryOptions {
   maxBreakers?: number;
   /** Time source for breakers that do not set their own. @defaultValue `systemClock` */
   clock?: Clock;
+  /** Logger for breakers that do not set their own (one line per transition). @defaultValue silent */
+  logger?: Logger;
 }
 
 /** Events of a registry: breakers added and removed, and every breaker's transitions. */
@@ -55,22 +58,19 @@ export class CircuitBreakerRegistry {
   private readonly defaults: BreakerDefaults;
   private readonly perName: Record<string, BreakerDefaults>;
   private readonly clock: Clock | undefined;
+  private readonly logger: Logger | undefined;
   private readonly breakers = new Map<string, { breaker: CircuitBreaker; off: () => void }>();
   private readonly listeners = new Listeners<CircuitBreakerRegistryEvents>();
 
   constructor(options: CircuitBreakerRegistryOptions = {}) {
     checkObject(OWNER, 'options', options);
-    checkKnownKeys(OWNER, '', options, [
-      'defaults',
-      'breakers',
-      'maxBreakers',
-      'clock',
-    ]);
+    checkKnownKeys(OWNER, '', options, ['defaults', 'breakers', 'maxBreakers', 'clock']);
     this.maxBreakers =
       options.maxBreakers === undefined
         ? 10_000
         : integerOption(OWNER, 'maxBreakers', options.maxBreakers, 1);
     this.clock = options.clock === undefined ? undefined : checkClock(OWNER, options.clock);
+    this.logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
     if (options.defaults !== undefined) checkObject(OWNER, 'defaults', options.defaults);
     this.defaults = options.defaults ?? {};
     if (options.breakers !== undefined) checkObject(OWNER, 'breakers', options.breakers);
@@ -192,6 +192,7 @@ export class CircuitBreakerRegistry {
       name,
     };
     if (merged.clock === undefined && this.clock !== undefined) merged.clock = this.clock;
+    if (merged.logger === undefined && this.logger !== undefined) merged.logger = this.logger;
     return merged;
   }
 }

@@ -674,3 +674,52 @@ describe('CircuitBreaker snapshot and state transfer', () => {
     expect(breaker.state).toBe('half_open');
   });
 });
+
+describe('CircuitBreaker logger', () => {
+  it('logs one line per transition and listener errors, and survives a throwing logger', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: (m: string) => lines.push(`info ${m}`),
+      warn: (m: string) => lines.push(`warn ${m}`),
+      error: (m: string) => lines.push(`error ${m}`),
+    };
+    const { breaker, clock } = make({
+      name: 'plant-id',
+      failureThreshold: 3,
+      openDurationMs: 1000,
+      logger,
+    });
+    breaker.on('failure', () => {
+      throw new TypeError('bad listener');
+    });
+    await failTimes(breaker, 3);
+    clock.advance(1000);
+    await breaker.execute(ok);
+    expect(lines).toEqual([
+      'error [CIRCUIT] plant-id: a failure listener threw: TypeError: bad listener',
+      'error [CIRCUIT] plant-id: a failure listener threw: TypeError: bad listener',
+      'error [CIRCUIT] plant-id: a failure listener threw: TypeError: bad listener',
+      'warn [CIRCUIT] plant-id closed -> open (3 consecutive failures)',
+      'info [CIRCUIT] plant-id open -> half_open (open time elapsed)',
+      'info [CIRCUIT] plant-id half_open -> closed (1 probe success)',
+    ]);
+    const throwing = {
+      info: () => {
+        throw new Error('disk full');
+      },
+      warn: () => {
+        throw new Error('disk full');
+      },
+      error: () => undefined,
+    };
+    const { breaker: other } = make({ failureThreshold: 1, logger: throwing });
+    await expect(other.execute(fail)).rejects.toBe(boom);
+    expect(other.state).toBe('open');
+    expect(() => make({ logger: { info: () => undefined } as never })).toThrow(/"logger"/);
+  });
+
+  it('is silent by default: no listener is attached', () => {
+    const { breaker } = make();
+    expect((breaker as unknown as { listeners: unknown }).listeners).toBeUndefined();
+  });
+});

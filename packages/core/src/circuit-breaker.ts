@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from './clock';
 import { durationOption, type Duration } from './duration';
 import { CircuitOpenError, ConfigError, TimeoutError } from './errors';
+import { describeError, log, loggerOption, type Logger } from './logger';
 import type { Policy } from './policy';
 import { Listeners } from './internal/listeners';
 import { neverAbortedSignal } from './internal/never-aborted';
@@ -101,6 +102,11 @@ export interface CircuitBreakerOptions {
   initialState?: CircuitBreakerStateJSON;
   /** Called when an event listener throws; the call itself is never affected. @defaultValue ignore */
   onListenerError?: (error: unknown, event: string) => void;
+  /**
+   * Logs one line per transition (`[CIRCUIT] plant-id closed -> open (3 consecutive failures)`)
+   * and listener errors. `console` or a pino-shaped logger. @defaultValue silent
+   */
+  logger?: Logger;
 }
 
 /** Payloads of the events a breaker emits. */
@@ -169,6 +175,7 @@ const KNOWN_OPTIONS = [
   'clock',
   'initialState',
   'onListenerError',
+  'logger',
 ] as const;
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
 
@@ -216,7 +223,7 @@ export class CircuitBreaker implements Policy {
   private readonly isFailure: ((error: unknown) => boolean) | undefined;
   private readonly isResultFailure: ((result: unknown) => boolean) | undefined;
   private readonly fallback: ((error: unknown, ...args: unknown[]) => unknown) | undefined;
-  private readonly onListenerError: ((error: unknown, event: string) => void) | undefined;
+  private onListenerError: ((error: unknown, event: string) => void) | undefined;
   private readonly window: OutcomeWindow;
   /** Whether recording into the window needs the time (a time window). */
   private readonly windowTimed: boolean;
@@ -291,11 +298,7 @@ export class CircuitBreaker implements Policy {
     } else {
       const backoff = options.backoff;
       checkObject(OWNER, 'backoff', backoff);
-      checkKnownKeys(OWNER, 'backoff', backoff, [
-        'multiplier',
-        'maxMs',
-        'resetAfterMs',
-      ]);
+      checkKnownKeys(OWNER, 'backoff', backoff, ['multiplier', 'maxMs', 'resetAfterMs']);
       this.backoffMultiplier =
         backoff.multiplier === undefined
           ? 2
@@ -320,18 +323,17 @@ export class CircuitBreaker implements Policy {
     this.maxLevel =
       this.backoffMultiplier === 1
         ? 0
-        : Math.ceil(
-            Math.log(this.backoffMaxMs / this.openDurationMs) / Math.log(this.backoffMultiplier) -
-              1e-9,
+        : Math.max(
+            0,
+            Math.ceil(
+              Math.log(this.backoffMaxMs / this.openDurationMs) / Math.log(this.backoffMultiplier) -
+                1e-9,
+            ),
           );
 
     const halfOpen = options.halfOpen ?? {};
     checkObject(OWNER, 'halfOpen', halfOpen);
-    checkKnownKeys(OWNER, 'halfOpen', halfOpen, [
-      'maxConcurrent',
-      'successThreshold',
-      'maxWaitMs',
-    ]);
+    checkKnownKeys(OWNER, 'halfOpen', halfOpen, ['maxConcurrent', 'successThreshold', 'maxWaitMs']);
     this.maxProbes =
       halfOpen.maxConcurrent === undefined
         ? 1
@@ -378,6 +380,7 @@ export class CircuitBreaker implements Policy {
             options.onListenerError,
           );
     this.timed = this.slowCallMs > 0;
+    if (options.logger !== undefined) this.attachLogger(loggerOption(OWNER, options.logger));
 
     if (options.initialState !== undefined) this.restore(options.initialState);
   }
@@ -438,7 +441,7 @@ export class CircuitBreaker implements Policy {
 
   /** Opens the circuit until `reset()` (operator action). */
   open(): void {
-    this.transition('forced_open', 'forced open', this.clock.now());
+    this.operatorTransition('forced_open', 'forced open');
   }
 
   /** Opens the circuit for exactly `ms` (e.g. an upstream's Retry-After), then probes as usual. */
@@ -446,8 +449,7 @@ export class CircuitBreaker implements Policy {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
       throw new ConfigError(OWNER, 'openFor(ms)', ms, 'must be a finite number >= 0');
     }
-    const now = this.clock.now();
-    this.transition('open', `opened for ${Math.round(ms)} ms`, now, ms);
+    this.operatorTransition('open', `opened for ${Math.round(ms)} ms`, ms);
   }
 
   /** Closes the circuit and forgets its history, backoff level included. */
@@ -459,7 +461,7 @@ export class CircuitBreaker implements Policy {
 
   /** Admits every call and never changes state until `reset()`; outcomes are still reported. */
   disable(): void {
-    this.transition('disabled', 'disabled', this.clock.now());
+    this.operatorTransition('disabled', 'disabled');
   }
 
   /**
@@ -532,7 +534,7 @@ export class CircuitBreaker implements Policy {
       if (signal !== undefined && signal.aborted) throw signal.reason;
       result =
         args === undefined
-          ? await (fn)(signal ?? neverAbortedSignal)
+          ? await fn(signal ?? neverAbortedSignal)
           : await (fn as (...a: unknown[]) => unknown).apply(thisArg, args);
     } catch (error) {
       return this.handleError(error, ticket, start, signal, args, false);
@@ -574,7 +576,7 @@ export class CircuitBreaker implements Policy {
       try {
         task =
           args === undefined
-            ? (fn)(controller.signal)
+            ? fn(controller.signal)
             : (fn as (...a: unknown[]) => unknown).apply(thisArg, args);
       } catch (error) {
         task = Promise.reject(error);
@@ -812,6 +814,26 @@ export class CircuitBreaker implements Policy {
     this.listeners?.emit('stateChange', { from, to, reason });
   }
 
+  private attachLogger(logger: Logger): void {
+    const name = this.name;
+    this.onListenerError ??= (error, event) =>
+      log(logger, 'error', `[CIRCUIT] ${name}: a ${event} listener threw: ${describeError(error)}`);
+    this.on('stateChange', ({ from, to, reason }) =>
+      log(
+        logger,
+        to === 'open' || to === 'forced_open' ? 'warn' : 'info',
+        `[CIRCUIT] ${name} ${from} -> ${to} (${reason})`,
+      ),
+    );
+  }
+
+  /** An operator's transition keeps the backoff level, as decayed by now. */
+  private operatorTransition(to: CircuitState, reason: string, openForMs?: number): void {
+    const now = this.clock.now();
+    this.level = this.effectiveLevel(now);
+    this.transition(to, reason, now, openForMs);
+  }
+
   private updateTimed(): void {
     const l = this.listeners;
     this.timed =
@@ -889,11 +911,7 @@ function createWindow(options: WindowOptions | undefined): OutcomeWindow {
       integerOption(OWNER, 'window.size', (options as { size?: unknown }).size, 1, 1_000_000),
     );
   }
-  checkKnownKeys(OWNER, 'window', options, [
-    'type',
-    'durationMs',
-    'buckets',
-  ]);
+  checkKnownKeys(OWNER, 'window', options, ['type', 'durationMs', 'buckets']);
   const time = options as { durationMs?: unknown; buckets?: unknown };
   const durationMs = durationOption(OWNER, 'window.durationMs', time.durationMs, {
     allowZero: false,
