@@ -272,8 +272,12 @@ describe('HealthRoutes', () => {
     [{ stream: { heartbeatMs: 10 } }, 'stream.heartbeatMs'],
     [{ dashbord: false }, 'dashbord'],
   ])('rejects %j naming %s', (options, path) => {
-    expect(() => new HealthRoutes(options as never)).toThrow(
-      expect.objectContaining({ path }) as Error,
-    );
+    let caught: unknown;
+    try {
+      new HealthRoutes(options as never);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toMatchObject({ code: 'EBADCONFIG', path });
   });
 });
