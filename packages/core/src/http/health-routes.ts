@@ -91,7 +91,7 @@ export class HealthRoutes<Req = unknown> {
 
   constructor(options: HealthRoutesOptions<Req>) {
     checkObject(OWNER, 'options', options);
-    checkKnownKeys(OWNER, '', options as Record<string, unknown>, [
+    checkKnownKeys(OWNER, '', options, [
       'registry',
       'limiters',
       'critical',
@@ -169,7 +169,7 @@ export class HealthRoutes<Req = unknown> {
 
     if (options.admin !== undefined) {
       checkObject(OWNER, 'admin', options.admin);
-      checkKnownKeys(OWNER, 'admin', options.admin as Record<string, unknown>, ['authorize']);
+      checkKnownKeys(OWNER, 'admin', options.admin, ['authorize']);
       const authorize = functionOption<(req: Req) => AuthorizeResult | Promise<AuthorizeResult>>(
         OWNER,
         'admin.authorize',
@@ -179,7 +179,7 @@ export class HealthRoutes<Req = unknown> {
     }
     const stream = options.stream ?? {};
     checkObject(OWNER, 'stream', stream);
-    checkKnownKeys(OWNER, 'stream', stream as Record<string, unknown>, [
+    checkKnownKeys(OWNER, 'stream', stream, [
       'maxClients',
       'heartbeatMs',
     ]);

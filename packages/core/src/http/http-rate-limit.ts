@@ -66,7 +66,7 @@ export class HttpRateLimit<Req = unknown> {
       }
       this.limiter = limiter;
     } else {
-      this.limiter = new RateLimiter({ name: 'http', ...limiterOptions } as RateLimiterOptions);
+      this.limiter = new RateLimiter({ name: 'http', ...limiterOptions });
     }
     this.key =
       key === undefined ? undefined : functionOption<(req: Req) => string>(OWNER, 'key', key);
@@ -76,7 +76,7 @@ export class HttpRateLimit<Req = unknown> {
       cost === undefined ? undefined : functionOption<(req: Req) => number>(OWNER, 'cost', cost);
     const headerOptions = headers ?? {};
     checkObject(OWNER, 'headers', headerOptions);
-    checkKnownKeys(OWNER, 'headers', headerOptions as Record<string, unknown>, HEADER_KEYS);
+    checkKnownKeys(OWNER, 'headers', headerOptions, HEADER_KEYS);
     for (const name of HEADER_KEYS) {
       const value = headerOptions[name];
       if (value !== undefined && typeof value !== 'boolean')

@@ -67,3 +67,34 @@ describe('RouteBreakers', () => {
     expect(isConfigError(caught) && caught.path).toBe(path);
   });
 });
+
+describe('RouteBreakers edge cases', () => {
+  it('a full shared registry never throws on a request: new routes get an overflow breaker', () => {
+    const registry = new CircuitBreakerRegistry({ maxBreakers: 2 });
+    registry.get('other-1');
+    registry.get('other-2');
+    const routes = new RouteBreakers({ registry, maxRoutes: 100 });
+    const a = routes.breakerFor('GET', '/a');
+    expect(a.name).toBe('GET *');
+    expect(routes.breakerFor('GET', '/b')).toBe(a);
+    expect(registry.size).toBe(2);
+  });
+
+  it('HEAD shares the GET breaker of its route', () => {
+    const routes = new RouteBreakers();
+    expect(routes.breakerFor('HEAD', '/x')).toBe(routes.breakerFor('GET', '/x'));
+  });
+
+  it.each(['timeoutMs', 'isResultFailure', 'fallback'])(
+    'rejects %s, which a route breaker cannot apply',
+    (key) => {
+      let caught: unknown;
+      try {
+        new RouteBreakers({ [key]: 1 } as never);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isConfigError(caught) && caught.path).toBe(key);
+    },
+  );
+});

@@ -1,11 +1,14 @@
 import { CircuitBreaker, type BreakerPermit } from '../circuit-breaker';
 import { CircuitBreakerRegistry, type BreakerDefaults } from '../circuit-breaker-registry';
-import { ConfigError } from '../errors';
+import { ConfigError, isRegistryFullError } from '../errors';
 import { checkObject, functionOption, integerOption, stringOption } from '../internal/validate';
 import { circuitOpenResponse, type HttpResponse } from './http-response';
 
 /** Options of the `circuitBreaker()` middleware of every HTTP adapter (framework glue aside). */
-export interface RouteBreakerOptions extends BreakerDefaults {
+export interface RouteBreakerOptions extends Omit<
+  BreakerDefaults,
+  'timeoutMs' | 'isFailure' | 'isResultFailure' | 'fallback'
+> {
   /**
    * One breaker name for every request through the middleware. Without it, each route gets its
    * own breaker named `METHOD /route/:pattern`.
@@ -25,6 +28,8 @@ export interface RouteBreakerOptions extends BreakerDefaults {
 
 const OWNER = 'circuitBreaker';
 const defaultIsFailureStatus = (status: number): boolean => status >= 500;
+// isFailure stays: it classifies errors thrown through the middleware (permit.failure(error)).
+const NOT_FOR_ROUTES = ['timeoutMs', 'isResultFailure', 'fallback'] as const;
 
 /**
  * The framework-free part of route-level protection: picks the breaker for a request, admits it
@@ -39,6 +44,8 @@ export class RouteBreakers {
   private readonly options: BreakerDefaults;
   private readonly maxRoutes: number;
   private readonly routes = new Map<string, CircuitBreaker>();
+  /** Overflow breakers kept here when the registry itself is full. */
+  private readonly spare = new Map<string, CircuitBreaker>();
   private readonly isFailureStatus: (status: number) => boolean;
 
   constructor(input: RouteBreakerOptions | CircuitBreaker = {}) {
@@ -51,6 +58,17 @@ export class RouteBreakers {
     }
     checkObject(OWNER, 'options', input);
     const { name, registry, maxRoutes, isFailureStatus, ...breakerOptions } = input;
+    for (const key of NOT_FOR_ROUTES) {
+      if (key in breakerOptions) {
+        const value = (breakerOptions as Record<string, unknown>)[key];
+        throw new ConfigError(
+          OWNER,
+          key,
+          value,
+          'does not apply to a route breaker (it sees only the response)',
+        );
+      }
+    }
     this.isFailureStatus =
       isFailureStatus === undefined
         ? defaultIsFailureStatus
@@ -79,12 +97,38 @@ export class RouteBreakers {
    */
   breakerFor(method: string, pattern: string): CircuitBreaker {
     if (this.fixed !== undefined) return this.fixed;
-    const key = `${method} ${pattern}`;
+    const verb = method === 'HEAD' ? 'GET' : method; // HEAD is GET without a body: one circuit
+    const key = `${verb} ${pattern}`;
     const known = this.routes.get(key);
     if (known !== undefined) return known;
-    const name = this.routes.size < this.maxRoutes ? key : `${method} *`;
-    const breaker = this.registry!.find(name) ?? this.registry!.get(name, this.options);
-    if (name === key) this.routes.set(key, breaker);
+    if (this.routes.size < this.maxRoutes) {
+      const breaker = this.fromRegistry(key);
+      if (breaker !== undefined) {
+        this.routes.set(key, breaker);
+        return breaker;
+      }
+    }
+    const overflow = `${verb} *`;
+    return this.fromRegistry(overflow) ?? this.spareBreaker(overflow);
+  }
+
+  /** The registry's breaker of that name, or `undefined` when a shared registry is full. */
+  private fromRegistry(name: string): CircuitBreaker | undefined {
+    const registry = this.registry!;
+    try {
+      return registry.find(name) ?? registry.get(name, this.options);
+    } catch (error) {
+      if (isRegistryFullError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private spareBreaker(name: string): CircuitBreaker {
+    let breaker = this.spare.get(name);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker({ ...this.options, name });
+      this.spare.set(name, breaker);
+    }
     return breaker;
   }
 

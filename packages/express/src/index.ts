@@ -1,0 +1,12 @@
+export { circuitBreaker } from './circuit-breaker';
+export type { CircuitBreakerMiddlewareOptions } from './circuit-breaker';
+export { rateLimit } from './rate-limit';
+export type { RateLimitMiddleware, RateLimitMiddlewareOptions } from './rate-limit';
+export { healthRoutes } from './health-routes';
+export type { HealthRoutesMiddleware, HealthRoutesMiddlewareOptions } from './health-routes';
+export { expressRateLimitStore, ExpressRateLimitStore } from './express-rate-limit-store';
+export type {
+  ExpressRateLimitClientInfo,
+  ExpressRateLimitInitOptions,
+  ExpressRateLimitStoreOptions,
+} from './express-rate-limit-store';
