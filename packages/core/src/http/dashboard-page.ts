@@ -53,7 +53,9 @@ const SCRIPT = `
 (function () {
   'use strict';
   var body = document.body;
-  var base = body.getAttribute('data-base') || '';
+  // Relative to where the page was served, so the routes also work under a mount prefix.
+  var path = location.pathname;
+  var base = path.slice(-10) === '/dashboard' ? path.slice(0, -10) : body.getAttribute('data-base') || '';
   var grid = document.getElementById('grid');
   var empty = document.getElementById('empty');
   var statusEl = document.getElementById('status');

@@ -98,3 +98,26 @@ describe('RouteBreakers edge cases', () => {
     },
   );
 });
+
+describe('RouteBreakers.settleError', () => {
+  it('counts an error that names a status as that status, any other error as a failure', () => {
+    const routes = new RouteBreakers({ failureThreshold: 1 });
+    const breaker = routes.breakerFor('GET', '/e');
+    routes.settleError(
+      routes.admit(breaker) as never,
+      Object.assign(new Error('nope'), { status: 404 }),
+    );
+    routes.settleError(
+      routes.admit(breaker) as never,
+      Object.assign(new Error('nope'), { statusCode: 422 }),
+    );
+    routes.settleError(routes.admit(breaker) as never, { status: 'teapot' });
+    expect(breaker.state).toBe('open');
+    const other = routes.breakerFor('GET', '/f');
+    routes.settleError(
+      routes.admit(other) as never,
+      Object.assign(new Error('down'), { status: 503 }),
+    );
+    expect(other.state).toBe('open');
+  });
+});

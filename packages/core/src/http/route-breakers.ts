@@ -138,9 +138,29 @@ export class RouteBreakers {
     return permit ?? circuitOpenResponse(breaker.name, breaker.retryAfterMs);
   }
 
+  /**
+   * Settles a permit from an error thrown through the middleware: an error that names an HTTP
+   * status (`status` or `statusCode`, 400–599, as http-errors and `ctx.throw(404)` do) counts as
+   * that status; any other error is a failure (subject to the breaker's `isFailure`).
+   */
+  settleError(permit: BreakerPermit, error: unknown): void {
+    const status = errorStatus(error);
+    if (status === undefined) permit.failure(error);
+    else this.settle(permit, status);
+  }
+
   /** Settles a permit from the status the response was sent with. */
   settle(permit: BreakerPermit, status: number): void {
     if (this.isFailureStatus(status)) permit.failure();
     else permit.success();
   }
+}
+
+function errorStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+  const named = typeof status === 'number' ? status : statusCode;
+  return typeof named === 'number' && Number.isInteger(named) && named >= 400 && named <= 599
+    ? named
+    : undefined;
 }

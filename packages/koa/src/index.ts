@@ -1,0 +1,6 @@
+export { circuitBreaker } from './circuit-breaker';
+export type { CircuitBreakerMiddlewareOptions } from './circuit-breaker';
+export { rateLimit } from './rate-limit';
+export type { RateLimitMiddleware, RateLimitMiddlewareOptions } from './rate-limit';
+export { healthRoutes } from './health-routes';
+export type { HealthRoutesMiddleware, HealthRoutesMiddlewareOptions } from './health-routes';
