@@ -96,3 +96,18 @@ describe('CircuitBreakerRegistry', () => {
     expect(isConfigError(caught)).toBe(true);
   });
 });
+
+describe('CircuitBreakerRegistry logger', () => {
+  it('gives its logger to the breakers it creates', () => {
+    const lines: string[] = [];
+    const logger = {
+      info: (m: string) => lines.push(m),
+      warn: (m: string) => lines.push(m),
+      error: (m: string) => lines.push(m),
+    };
+    const registry = new CircuitBreakerRegistry({ logger });
+    registry.get('db').open();
+    expect(lines).toEqual(['[CIRCUIT] db closed -> forced_open (forced open)']);
+    expect(() => new CircuitBreakerRegistry({ logger: {} as never })).toThrow(/"logger"/);
+  });
+});
