@@ -64,7 +64,7 @@ export class CircuitBreakerRegistry {
 
   constructor(options: CircuitBreakerRegistryOptions = {}) {
     checkObject(OWNER, 'options', options);
-    checkKnownKeys(OWNER, '', options, ['defaults', 'breakers', 'maxBreakers', 'clock']);
+    checkKnownKeys(OWNER, '', options, ['defaults', 'breakers', 'maxBreakers', 'clock', 'logger']);
     this.maxBreakers =
       options.maxBreakers === undefined
         ? 10_000

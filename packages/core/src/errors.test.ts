@@ -76,8 +76,12 @@ describe('errors', () => {
 describe('error names and stacks', () => {
   it('every error reports its own name, in its message line and its stack', () => {
     expect(new TimeoutError(5).name).toBe('TimeoutError');
-    expect(String(new RateLimitError(1, 1, 0, 'api'))).toBe('RateLimitError: Rate limit "api" exceeded');
-    expect(new ConfigError('X', 'p', 1, 'bad').stack).toMatch(/^ConfigError: X: option "p" bad, got 1\n\s+at /);
+    expect(String(new RateLimitError(1, 1, 0, 'api'))).toBe(
+      'RateLimitError: Rate limit "api" exceeded',
+    );
+    expect(new ConfigError('X', 'p', 1, 'bad').stack).toMatch(
+      /^ConfigError: X: option "p" bad, got 1\n\s+at /,
+    );
     const open = CircuitOpenError.create('plant-id', 10);
     expect(open).toBeInstanceOf(CircuitOpenError);
     expect(open).toBeInstanceOf(Error);

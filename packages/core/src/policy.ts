@@ -11,4 +11,3 @@ export interface Policy {
    */
   execute<T>(fn: (signal: AbortSignal) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T>;
 }
-
