@@ -2,7 +2,7 @@
 // packages/*/src through the root tsconfig.json "paths"; every other package stays external and
 // loads from the example's node_modules. The bundle goes to ./dist of the current directory.
 // Usage (from an example's folder): node ../../scripts/run-ts.mjs src/main.ts [args...]
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -40,5 +40,8 @@ try {
 } catch {
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--enable-source-maps', outfile, ...args], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+const child = spawn(process.execPath, ['--enable-source-maps', outfile, ...args], { stdio: 'inherit' });
+// Ctrl-C reaches the child through the terminal's process group: wait for it to finish cleanly.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => child.kill('SIGTERM'));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

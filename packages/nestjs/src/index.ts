@@ -1,0 +1,32 @@
+export { BreakwaterModule } from './breakwater.module';
+export type {
+  BreakwaterHealthOptions,
+  BreakwaterModuleAsyncOptions,
+  BreakwaterModuleOptions,
+  BreakwaterOptionsFactory,
+  HttpRequestLike,
+  NamedRateLimiterOptions,
+  RouteRateLimitDefaults,
+} from './breakwater-options.interface';
+export {
+  BREAKWATER_OPTIONS,
+  CIRCUIT_BREAKER_METADATA,
+  RATE_LIMIT_METADATA,
+  RateLimiters,
+  SKIP_RATE_LIMIT_METADATA,
+  getBreakerToken,
+  getRateLimiterToken,
+} from './breakwater.constants';
+export {
+  InjectBreaker,
+  InjectBreakwaterOptions,
+  InjectRateLimiter,
+  InjectRateLimiters,
+} from './breakwater.decorators';
+export { CircuitBreaker } from './circuit-breaker.decorator';
+export type { CircuitBreakerDecoratorOptions } from './circuit-breaker.decorator';
+export { RateLimit, SkipRateLimit } from './rate-limit.decorator';
+export type { RateLimitOptions } from './rate-limit.decorator';
+export { RateLimitGuard } from './rate-limit.guard';
+export { RateLimitedException } from './rate-limited.exception';
+export { BreakwaterExceptionFilter } from './breakwater-exception.filter';

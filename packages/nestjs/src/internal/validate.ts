@@ -1,0 +1,38 @@
+import { ConfigError } from '@breakwater/core';
+
+/** Throws unless `value` is a plain object (not an array, not null). */
+export function checkObject(owner: string, path: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(owner, path, value, 'must be an object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Throws on the first key of `value` that is not in `known`. */
+export function checkKnownKeys(
+  owner: string,
+  path: string,
+  value: Record<string, unknown>,
+  known: readonly string[],
+): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const at = path === '' ? key : `${path}.${key}`;
+      throw new ConfigError(owner, at, value[key], `is not a known option (${known.join(', ')})`);
+    }
+  }
+}
+
+/** Throws unless `value` is a non-empty string. */
+export function checkName(owner: string, path: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new ConfigError(owner, path, value, 'must be a non-empty string');
+  }
+  return value;
+}
+
+/** Normalises a route path to `/a/b` (leading slash, no trailing slash). */
+export function normalizePath(path: string): string {
+  const trimmed = path.replace(/^\/+|\/+$/g, '');
+  return `/${trimmed}`;
+}

@@ -1,0 +1,18 @@
+import { HttpException } from '@nestjs/common';
+import type { HttpResponse } from '@breakwater/core';
+
+/**
+ * Thrown by `RateLimitGuard` when a request is refused: a 429 `HttpException` carrying the answer
+ * core decided (`application/problem+json`, `Retry-After`). `BreakwaterExceptionFilter` writes
+ * that answer as it is; without the filter, Nest's own handler still answers 429 with the same
+ * body, as the guard has already set the headers.
+ */
+export class RateLimitedException extends HttpException {
+  /** The complete 429 answer. */
+  readonly httpResponse: HttpResponse;
+
+  constructor(httpResponse: HttpResponse) {
+    super(JSON.parse(httpResponse.body) as Record<string, unknown>, httpResponse.status);
+    this.httpResponse = httpResponse;
+  }
+}

@@ -1,0 +1,5 @@
+export { BreakwaterThrottlerStorage } from './throttler-storage';
+export type {
+  BreakwaterThrottlerStorageOptions,
+  ThrottlerStorageRecord,
+} from './throttler-storage';
