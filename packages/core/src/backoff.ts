@@ -42,8 +42,6 @@ export interface ExponentialBackoffOptions {
 }
 
 const OWNER = 'exponential';
-/** The longest delay a Node.js timer can wait. */
-export const MAX_TIMER_MS = 2_147_483_647;
 const JITTERS: readonly Jitter[] = ['none', 'full', 'decorrelated'];
 const KNOWN = ['initialMs', 'maxMs', 'multiplier', 'jitter', 'random'] as const;
 
@@ -112,17 +110,12 @@ export function exponential(options: ExponentialBackoffOptions = {}): Backoff {
  * ```
  */
 export function constant(ms: Duration): Backoff {
-  const delay = durationOption('constant', 'ms', ms);
-  if (delay > MAX_TIMER_MS) {
-    throw new ConfigError('constant', 'ms', ms, `must be at most ${MAX_TIMER_MS} ms`);
-  }
+  const delay = durationOption('constant', 'ms', ms, { timer: true });
   return () => delay;
 }
 
 function bounded(path: string, value: unknown, min: number): number {
-  const ms = durationOption(OWNER, path, value, { min });
-  if (ms > MAX_TIMER_MS)
-    throw new ConfigError(OWNER, path, value, `must be at most ${MAX_TIMER_MS} ms`);
+  const ms = durationOption(OWNER, path, value, { min, timer: true });
   return ms;
 }
 

@@ -1,6 +1,5 @@
-import { MAX_TIMER_MS } from './backoff';
 import { type Duration, durationOption } from './duration';
-import { BulkheadFullError, ConfigError } from './errors';
+import { BulkheadFullError } from './errors';
 import { neverAbortedSignal } from './internal/never-aborted';
 import { checkKnownKeys, checkObject, integerOption } from './internal/validate';
 import type { Policy } from './policy';
@@ -49,18 +48,10 @@ export class BulkheadPolicy implements Policy {
     if (options.queueTimeoutMs === undefined) {
       this.queueTimeoutMs = undefined;
     } else {
-      const ms = durationOption(OWNER, 'queueTimeoutMs', options.queueTimeoutMs, {
+      this.queueTimeoutMs = durationOption(OWNER, 'queueTimeoutMs', options.queueTimeoutMs, {
         allowZero: false,
+        timer: true,
       });
-      if (ms > MAX_TIMER_MS) {
-        throw new ConfigError(
-          OWNER,
-          'queueTimeoutMs',
-          options.queueTimeoutMs,
-          `must be at most ${MAX_TIMER_MS} ms`,
-        );
-      }
-      this.queueTimeoutMs = ms;
     }
     this.queue = new WaitQueue(this.maxConcurrent, this.maxQueue, this.queueTimeoutMs);
   }

@@ -39,4 +39,13 @@ describe('parseDuration', () => {
       /timeoutMs/,
     );
   });
+
+  it('refuses a timer delay longer than a Node.js timer can hold (it would fire after 1 ms)', () => {
+    expect(durationOption('T', 'timeoutMs', 2_147_483_647, { timer: true })).toBe(2_147_483_647);
+    expect(() => durationOption('T', 'timeoutMs', 2_147_483_648, { timer: true })).toThrow(
+      /"timeoutMs" must be at most 2147483647 ms/,
+    );
+    expect(() => durationOption('T', 'timeoutMs', '25d', { timer: true })).toThrow(/timeoutMs/);
+    expect(durationOption('T', 'openDurationMs', '25d')).toBe(25 * 86_400_000);
+  });
 });

@@ -29,6 +29,9 @@ export function parseDuration(value: unknown): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** The longest delay a Node.js timer can hold (a longer one fires after 1 ms). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * Parses a duration option, throwing a {@link ConfigError} naming the option when it is invalid.
  * @internal
@@ -37,9 +40,21 @@ export function durationOption(
   owner: string,
   path: string,
   value: unknown,
-  { min = 0, allowZero = true }: { min?: number; allowZero?: boolean } = {},
+  {
+    min = 0,
+    allowZero = true,
+    timer = false,
+  }: { min?: number; allowZero?: boolean; timer?: boolean } = {},
 ): number {
   const ms = parseDuration(value);
+  if (timer && ms !== undefined && ms > MAX_TIMER_MS) {
+    throw new ConfigError(
+      owner,
+      path,
+      value,
+      `must be at most ${MAX_TIMER_MS} ms (the longest delay a timer can hold)`,
+    );
+  }
   if (ms === undefined || ms < min || (!allowZero && ms === 0)) {
     throw new ConfigError(
       owner,

@@ -237,7 +237,10 @@ export class FailoverRateLimitStore implements RateLimitStore {
     this.storeTimeoutMs =
       options.storeTimeoutMs === undefined
         ? 100
-        : durationOption(OWNER, 'storeTimeoutMs', options.storeTimeoutMs, { allowZero: false });
+        : durationOption(OWNER, 'storeTimeoutMs', options.storeTimeoutMs, {
+            allowZero: false,
+            timer: true,
+          });
     const clock = options.clock === undefined ? systemClock : checkClock(OWNER, options.clock);
     if (options.breaker instanceof CircuitBreaker) {
       throw new ConfigError(

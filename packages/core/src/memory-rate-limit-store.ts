@@ -1,6 +1,5 @@
 import { systemClock, type Clock } from './clock';
 import { durationOption, type Duration } from './duration';
-import { ConfigError } from './errors';
 import { applyRateLimit, type RateState } from './internal/rate-algorithms';
 import { checkClock, checkKnownKeys, checkObject, integerOption } from './internal/validate';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-store';
@@ -28,8 +27,6 @@ const OWNER = 'MemoryRateLimitStore';
 const KNOWN_OPTIONS = ['maxKeys', 'sweepIntervalMs', 'clock'] as const;
 /** Oldest entries checked for expiry before the least recently used live key is evicted. */
 const EXPIRY_SCAN = 16;
-/** The longest delay a Node.js timer accepts. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** A key's state plus its place in the recency list (oldest after the sentinel). */
 class Entry implements RateState {
@@ -91,15 +88,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     this.sweepIntervalMs =
       options.sweepIntervalMs === undefined
         ? 60_000
-        : durationOption(OWNER, 'sweepIntervalMs', options.sweepIntervalMs);
-    if (this.sweepIntervalMs > MAX_TIMER_MS) {
-      throw new ConfigError(
-        OWNER,
-        'sweepIntervalMs',
-        options.sweepIntervalMs,
-        `must be at most ${MAX_TIMER_MS} ms`,
-      );
-    }
+        : durationOption(OWNER, 'sweepIntervalMs', options.sweepIntervalMs, { timer: true });
     this.clock = options.clock === undefined ? systemClock : checkClock(OWNER, options.clock);
     this.sweeper = () => this.sweep();
     this.scratch = new Entry('', this.list.bucket);

@@ -300,15 +300,10 @@ export class RateLimiter implements Policy {
     const storeTimeoutMs =
       options.storeTimeoutMs === undefined
         ? defaultTimeout
-        : durationOption(OWNER, 'storeTimeoutMs', options.storeTimeoutMs, { allowZero: false });
-    if (storeTimeoutMs > 2_147_483_647) {
-      throw new ConfigError(
-        OWNER,
-        'storeTimeoutMs',
-        options.storeTimeoutMs,
-        'must be at most 2147483647 ms',
-      );
-    }
+        : durationOption(OWNER, 'storeTimeoutMs', options.storeTimeoutMs, {
+            allowZero: false,
+            timer: true,
+          });
 
     if (this.local) {
       this.storeTimeoutMs = 0;

@@ -1,4 +1,5 @@
-import { type Backoff, MAX_TIMER_MS, exponential } from './backoff';
+import { type Backoff, exponential } from './backoff';
+import { MAX_TIMER_MS } from './duration';
 import { isBulkheadFullError, isCircuitOpenError, isRateLimitError } from './errors';
 import { neverAbortedSignal } from './internal/never-aborted';
 import { checkKnownKeys, checkObject, functionOption, integerOption } from './internal/validate';

@@ -1,6 +1,5 @@
-import { MAX_TIMER_MS } from './backoff';
 import { type Duration, durationOption } from './duration';
-import { ConfigError, TimeoutError } from './errors';
+import { TimeoutError } from './errors';
 import { neverAbortedSignal } from './internal/never-aborted';
 import { checkKnownKeys, checkObject } from './internal/validate';
 import type { Policy } from './policy';
@@ -37,9 +36,7 @@ export class TimeoutPolicy implements Policy {
       checkObject(OWNER, 'options', timeoutMs);
       path = 'options';
     }
-    const ms = durationOption(OWNER, path, value, { allowZero: false });
-    if (ms > MAX_TIMER_MS)
-      throw new ConfigError(OWNER, path, value, `must be at most ${MAX_TIMER_MS} ms`);
+    const ms = durationOption(OWNER, path, value, { allowZero: false, timer: true });
     this.timeoutMs = ms;
   }
 

@@ -270,6 +270,7 @@ describe('HealthRoutes', () => {
     [{ admin: { authorize: true } }, 'admin.authorize'],
     [{ stream: { maxClients: 0 } }, 'stream.maxClients'],
     [{ stream: { heartbeatMs: 10 } }, 'stream.heartbeatMs'],
+    [{ stream: { heartbeatMs: 2 ** 31 } }, 'stream.heartbeatMs'],
     [{ dashbord: false }, 'dashbord'],
   ])('rejects %j naming %s', (options, path) => {
     let caught: unknown;

@@ -179,10 +179,7 @@ export class HealthRoutes<Req = unknown> {
     }
     const stream = options.stream ?? {};
     checkObject(OWNER, 'stream', stream);
-    checkKnownKeys(OWNER, 'stream', stream, [
-      'maxClients',
-      'heartbeatMs',
-    ]);
+    checkKnownKeys(OWNER, 'stream', stream, ['maxClients', 'heartbeatMs']);
     this.maxClients =
       stream.maxClients === undefined
         ? 100
@@ -190,7 +187,10 @@ export class HealthRoutes<Req = unknown> {
     this.heartbeatMs =
       stream.heartbeatMs === undefined
         ? 15_000
-        : durationOption(OWNER, 'stream.heartbeatMs', stream.heartbeatMs, { min: 1000 });
+        : durationOption(OWNER, 'stream.heartbeatMs', stream.heartbeatMs, {
+            min: 1000,
+            timer: true,
+          });
     if (options.dashboard !== undefined && typeof options.dashboard !== 'boolean') {
       throw new ConfigError(OWNER, 'dashboard', options.dashboard, 'must be a boolean');
     }
