@@ -1,3 +1,10 @@
+import type {
+  BreakerLink,
+  BreakerScope,
+  BreakerStore,
+  SharedBreakerSettings,
+  SharedCircuitState,
+} from './breaker-store';
 import { systemClock, type Clock } from './clock';
 import { durationOption, type Duration } from './duration';
 import { CircuitOpenError, ConfigError, TimeoutError } from './errors';
@@ -107,6 +114,19 @@ export interface CircuitBreakerOptions {
    * and listener errors. `console` or a pino-shaped logger. @defaultValue silent
    */
   logger?: Logger;
+  /**
+   * Where the circuit's state lives. A shared store (`RedisBreakerStore` of `@breakwater/redis`)
+   * lets every process and host that uses this breaker's name follow one circuit.
+   * @defaultValue a `MemoryBreakerStore`: the state stays in this breaker
+   */
+  store?: BreakerStore;
+  /**
+   * With a shared store: `'shared'` decides on the totals of every process (one sick process
+   * does not open the circuit for the others unless its failures dominate them); `'local'`
+   * decides on this process's own calls only and shares nothing.
+   * @defaultValue `'shared'` with a shared store, `'local'` otherwise
+   */
+  scope?: BreakerScope;
 }
 
 /** Payloads of the events a breaker emits. */
@@ -176,6 +196,8 @@ const KNOWN_OPTIONS = [
   'initialState',
   'onListenerError',
   'logger',
+  'store',
+  'scope',
 ] as const;
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
 
@@ -184,7 +206,10 @@ const FAILED = 1;
 const IGNORED = 2;
 type Outcome = typeof SUCCESS | typeof FAILED | typeof IGNORED;
 
-/** Module-private methods, so that only permits and the breaker call them. */
+/** Returned by `admit()` when a probe permit must first be claimed from a shared store. */
+const CLAIM = -Infinity;
+
+/** Module-private methods, so that only permits, the breaker and its store link call them. */
 const settle = Symbol('settle');
 const classify = Symbol('classify');
 const noop = (): void => {};
@@ -243,6 +268,8 @@ export class CircuitBreaker implements Policy {
   /** Whether a call must read the clock at its start (slow-call rule or duration listeners). */
   private timed: boolean;
   private listeners: Listeners<CircuitBreakerEvents> | undefined = undefined;
+  /** The shared store's link (shared scope only); undefined keeps every decision local. */
+  private link: BreakerLink | undefined = undefined;
 
   constructor(options: CircuitBreakerOptions) {
     checkObject(OWNER, 'options', options);
@@ -284,7 +311,11 @@ export class CircuitBreaker implements Policy {
       options.minimumCalls === undefined
         ? 10
         : integerOption(OWNER, 'minimumCalls', options.minimumCalls, 1);
-    this.window = createWindow(options.window);
+    const windowSpec = resolveWindow(options.window);
+    this.window =
+      windowSpec.type === 'count'
+        ? new CountWindow(windowSpec.size)
+        : new TimeWindow(windowSpec.durationMs, windowSpec.buckets);
     this.windowTimed = this.window instanceof TimeWindow;
     this.openDurationMs =
       options.openDurationMs === undefined
@@ -350,7 +381,7 @@ export class CircuitBreaker implements Policy {
     this.timeoutMs =
       options.timeoutMs === undefined
         ? 0
-        : durationOption(OWNER, 'timeoutMs', options.timeoutMs, { allowZero: false });
+        : durationOption(OWNER, 'timeoutMs', options.timeoutMs, { allowZero: false, timer: true });
     this.isFailure =
       options.isFailure === undefined
         ? undefined
@@ -383,6 +414,45 @@ export class CircuitBreaker implements Policy {
     if (options.logger !== undefined) this.attachLogger(loggerOption(OWNER, options.logger));
 
     if (options.initialState !== undefined) this.restore(options.initialState);
+
+    const store = options.store === undefined ? undefined : checkStore(options.store);
+    const scope: BreakerScope =
+      options.scope === undefined
+        ? store?.shared === true
+          ? 'shared'
+          : 'local'
+        : oneOf(OWNER, 'scope', options.scope, ['shared', 'local'] as const);
+    if (scope === 'shared' && store?.shared !== true) {
+      throw new ConfigError(
+        OWNER,
+        'scope',
+        options.scope,
+        "is 'shared' but the store does not share state (pass a shared store such as RedisBreakerStore)",
+      );
+    }
+    if (store !== undefined && scope === 'shared') {
+      const settings: SharedBreakerSettings = Object.freeze({
+        failureThreshold: Number.isFinite(this.failureThreshold) ? this.failureThreshold : 0,
+        failureRateThreshold: this.failureRate,
+        slowCallRateThreshold: this.slowCallRate,
+        minimumCalls: this.minimumCalls,
+        window: Object.freeze(windowSpec),
+        openDurationMs: this.openDurationMs,
+        backoffMultiplier: this.backoffMultiplier,
+        backoffMaxMs: this.backoffMaxMs,
+        backoffResetAfterMs: this.backoffResetMs,
+        maxBackoffLevel: this.maxLevel,
+        halfOpenMaxConcurrent: this.maxProbes,
+        halfOpenSuccessThreshold: this.probeSuccessesNeeded,
+        halfOpenMaxWaitMs: this.probeMaxWaitMs,
+      });
+      // The store holds this view, not the breaker itself.
+      this.link = store.connect({
+        name: this.name,
+        settings,
+        follow: (state) => this.followShared(state),
+      });
+    }
   }
 
   /** The current state (an elapsed open time turns into `half_open` when read). */
@@ -432,36 +502,56 @@ export class CircuitBreaker implements Policy {
    */
   tryAcquire(): BreakerPermit | undefined {
     const ticket = this.admit();
-    if (ticket === 0) {
+    if (ticket <= 0 && (ticket === 0 || ticket === CLAIM)) {
+      // A shared half-open circuit: claim a permit in the background for a later call.
+      if (ticket === CLAIM) this.link!.claimAhead();
       this.emitRejected();
       return undefined;
     }
     return new Permit(this, ticket, this.timed ? this.clock.now() : NaN);
   }
 
-  /** Opens the circuit until `reset()` (operator action). */
+  /**
+   * Opens the circuit until `reset()` (operator action). With a shared store, every process
+   * follows.
+   */
   open(): void {
     this.operatorTransition('forced_open', 'forced open');
+    this.link?.command('forced_open', 0, 'forced open');
   }
 
-  /** Opens the circuit for exactly `ms` (e.g. an upstream's Retry-After), then probes as usual. */
+  /**
+   * Opens the circuit for exactly `ms` (e.g. an upstream's Retry-After), then probes as usual.
+   * With a shared store, every process follows.
+   * @throws ConfigError when `ms` is not a finite number >= 0
+   */
   openFor(ms: number): void {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
       throw new ConfigError(OWNER, 'openFor(ms)', ms, 'must be a finite number >= 0');
     }
-    this.operatorTransition('open', `opened for ${Math.round(ms)} ms`, ms);
+    const reason = `opened for ${Math.round(ms)} ms`;
+    this.operatorTransition('open', reason, ms);
+    this.link?.command('open', ms, reason);
   }
 
-  /** Closes the circuit and forgets its history, backoff level included. */
+  /**
+   * Closes the circuit and forgets its history, backoff level included. With a shared store,
+   * every process follows.
+   */
   reset(): void {
     this.level = 0;
     this.transition('closed', 'reset', this.clock.now());
     this.closedAt = -Infinity;
+    this.link?.command('closed', 0, 'reset');
   }
 
-  /** Admits every call and never changes state until `reset()`; outcomes are still reported. */
+  /**
+   * Admits every call and never changes state until `reset()`; outcomes are still reported.
+   * With a shared store, every process follows.
+   */
   disable(): void {
     this.operatorTransition('disabled', 'disabled');
+    this.link?.command('disabled', 0, 'disabled');
   }
 
   /**
@@ -524,9 +614,12 @@ export class CircuitBreaker implements Policy {
     thisArg: unknown,
     args: unknown[] | undefined,
     signal: AbortSignal | undefined,
+    ticket = this.admit(),
   ): Promise<unknown> {
-    const ticket = this.admit();
-    if (ticket === 0) return this.rejectCall(args);
+    if (ticket <= 0 && (ticket === 0 || ticket === CLAIM)) {
+      if (ticket === 0) return this.rejectCall(args);
+      return this.claimThenRun(fn, thisArg, args, signal);
+    }
     if (this.timeoutMs > 0) return this.runWithTimeout(fn, thisArg, args, signal, ticket);
     const start = this.timed ? this.clock.now() : NaN;
     let result: unknown;
@@ -594,6 +687,37 @@ export class CircuitBreaker implements Policy {
     return result;
   }
 
+  /** Waits for a shared probe permit, then runs the call as a probe (or as what the state allows). */
+  private async claimThenRun(
+    fn: ((signal: AbortSignal) => unknown) | ((...args: unknown[]) => unknown),
+    thisArg: unknown,
+    args: unknown[] | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const link = this.link!;
+    const ticket = -++this.probeSeq;
+    const claim = await link.claimProbe(ticket);
+    if (claim === 'granted') {
+      if (this.current === 'half_open') {
+        (this.probes ??= new Map<number, number>()).set(ticket, this.clock.now());
+        return this.run(fn, thisArg, args, signal, ticket);
+      }
+      // The circuit moved while the claim was in flight: give the permit back.
+      link.settleProbe(ticket, 'ignore');
+    } else if (claim === 'local' && this.current === 'half_open') {
+      // The store could not answer in time: this process decides on its own permits.
+      const local = this.admitLocalProbe(
+        (this.probes ??= new Map<number, number>()),
+        this.clock.now(),
+      );
+      return local === 0 ? this.rejectCall(args) : this.run(fn, thisArg, args, signal, local);
+    }
+    // Refused, or the circuit moved: admit on the state as it is now, without claiming again.
+    const again = this.admit();
+    if (again === 0 || again === CLAIM) return this.rejectCall(args);
+    return this.run(fn, thisArg, args, signal, again);
+  }
+
   private settleResult(result: unknown, ticket: number, start: number): void {
     if (this.isResultFailure !== undefined && this.isResultFailure(result)) {
       this[settle](ticket, FAILED, start, result);
@@ -654,12 +778,28 @@ export class CircuitBreaker implements Policy {
   }
 
   private admitProbe(now: number): number {
-    const probes = (this.probes ??= new Map());
-    if (probes.size >= this.maxProbes && this.probeMaxWaitMs > 0) {
+    const probes = (this.probes ??= new Map<number, number>());
+    const link = this.link;
+    const shared = link !== undefined && link.available;
+    const held = shared ? link.claiming : 0;
+    if (probes.size + held >= this.maxProbes && this.probeMaxWaitMs > 0) {
       for (const [ticket, admittedAt] of probes) {
         if (now - admittedAt >= this.probeMaxWaitMs) probes.delete(ticket);
       }
     }
+    if (shared) {
+      // Permits come from the shared circuit: a parked one now, or a claim to wait for.
+      const ticket = -++this.probeSeq;
+      if (link.takeParked(ticket)) {
+        probes.set(ticket, now);
+        return ticket;
+      }
+      return probes.size + link.claiming < this.maxProbes && link.mayClaim() ? CLAIM : 0;
+    }
+    return this.admitLocalProbe(probes, now);
+  }
+
+  private admitLocalProbe(probes: Map<number, number>, now: number): number {
     if (probes.size >= this.maxProbes) return 0;
     const ticket = -++this.probeSeq;
     probes.set(ticket, now);
@@ -697,6 +837,8 @@ export class CircuitBreaker implements Policy {
     }
     if (ticket !== this.generation || this.current !== 'closed' || outcome === IGNORED) return;
 
+    const link = this.link;
+    if (link !== undefined) link.record(outcome === FAILED, slow);
     const window = this.window;
     if (outcome === SUCCESS) {
       this.consecutive = 0;
@@ -708,13 +850,16 @@ export class CircuitBreaker implements Policy {
         this.windowTimed ? this.clock.now() : 0,
       );
       if (this.consecutive >= this.failureThreshold) {
-        this.trip(`${this.consecutive} consecutive failures`);
+        if (link === undefined || !this.deferTrip(link)) {
+          this.trip(`${this.consecutive} consecutive failures`);
+        }
         return;
       }
     }
     // A success can also open the circuit: it may be the call that reaches minimumCalls.
     if (window.calls < this.minimumCalls) return;
     if (this.failureRate > 0 && window.failures * 100 >= this.failureRate * window.calls) {
+      if (link !== undefined && this.deferTrip(link)) return;
       this.trip(
         `failure rate ${formatPercent((window.failures * 100) / window.calls)} >= ${this.failureRate}% over ${window.calls} calls`,
       );
@@ -722,6 +867,7 @@ export class CircuitBreaker implements Policy {
       this.slowCallRate > 0 &&
       window.slowCalls * 100 >= this.slowCallRate * window.calls
     ) {
+      if (link !== undefined && this.deferTrip(link)) return;
       this.trip(
         `slow-call rate ${formatPercent((window.slowCalls * 100) / window.calls)} >= ${this.slowCallRate}% over ${window.calls} calls`,
       );
@@ -733,8 +879,33 @@ export class CircuitBreaker implements Policy {
     return this.isFailure === undefined || this.isFailure(error) ? FAILED : IGNORED;
   }
 
+  /**
+   * In shared scope with the store reachable, the circuit opens on the cluster's totals: the
+   * local counts only hurry the pending ones to the store. Returns whether it deferred.
+   */
+  private deferTrip(link: BreakerLink): boolean {
+    if (!link.available) return false;
+    link.flushSoon();
+    return true;
+  }
+
   private settleProbe(ticket: number, outcome: Outcome): void {
-    if (this.current !== 'half_open' || this.probes?.delete(ticket) !== true) return;
+    const held = this.probes?.delete(ticket) === true;
+    const link = this.link;
+    if (link !== undefined) {
+      // A shared permit: the store decides what the outcome does to the circuit.
+      if (
+        link.settleProbe(
+          ticket,
+          outcome === SUCCESS ? 'success' : outcome === FAILED ? 'failure' : 'ignore',
+        )
+      ) {
+        return;
+      }
+      // A local permit settled once the store is back: the shared state rules now.
+      if (link.available) return;
+    }
+    if (this.current !== 'half_open' || !held) return;
     if (outcome === IGNORED) return;
     const now = this.clock.now();
     if (outcome === FAILED) {
@@ -783,6 +954,30 @@ export class CircuitBreaker implements Policy {
 
   private transition(to: CircuitState, reason: string, now: number, openForMs?: number): void {
     const from = this.current;
+    this.enter(to, now, openForMs);
+    this.listeners?.emit('stateChange', { from, to, reason });
+  }
+
+  /** Follows the shared circuit (called by the store link). */
+  private followShared(shared: SharedCircuitState): void {
+    const now = this.clock.now();
+    const from = this.current;
+    const to = shared.state;
+    // A local half-open is the shared "open and due"; a closed circuit told it is closed keeps
+    // its counts (its own reset, echoed back, or a reset elsewhere while it was closed anyway).
+    const same = from === to || (from === 'half_open' && to === 'open' && shared.retryAfterMs <= 0);
+    if (!same) this.enter(to, now, shared.retryAfterMs);
+    this.level = Math.min(shared.backoffLevel, this.maxLevel);
+    this.closedAt = shared.closedAgoMs === null ? -Infinity : now - shared.closedAgoMs;
+    if (to === 'open' || to === 'forced_open') {
+      this.openedAt = shared.openedAgoMs === null ? now : now - shared.openedAgoMs;
+      if (to === 'open' && from !== 'half_open') this.nextAttemptAt = now + shared.retryAfterMs;
+    }
+    if (!same) this.listeners?.emit('stateChange', { from, to, reason: shared.reason });
+  }
+
+  /** Moves to `to`: a new generation, no probes, and the times and counts `to` starts with. */
+  private enter(to: CircuitState, now: number, openForMs?: number): void {
     this.current = to;
     this.generation++;
     this.probes?.clear();
@@ -811,7 +1006,6 @@ export class CircuitBreaker implements Policy {
         this.nextAttemptAt = NaN;
         break;
     }
-    this.listeners?.emit('stateChange', { from, to, reason });
   }
 
   private attachLogger(logger: Logger): void {
@@ -901,15 +1095,16 @@ class Permit implements BreakerPermit {
   }
 }
 
-function createWindow(options: WindowOptions | undefined): OutcomeWindow {
-  if (options === undefined) return new CountWindow(100);
+function resolveWindow(options: WindowOptions | undefined): SharedBreakerSettings['window'] {
+  if (options === undefined) return { type: 'count', size: 100 };
   checkObject(OWNER, 'window', options);
   const type = oneOf(OWNER, 'window.type', options.type, ['count', 'time'] as const);
   if (type === 'count') {
     checkKnownKeys(OWNER, 'window', options, ['type', 'size']);
-    return new CountWindow(
-      integerOption(OWNER, 'window.size', (options as { size?: unknown }).size, 1, 1_000_000),
-    );
+    return {
+      type,
+      size: integerOption(OWNER, 'window.size', (options as { size?: unknown }).size, 1, 1_000_000),
+    };
   }
   checkKnownKeys(OWNER, 'window', options, ['type', 'durationMs', 'buckets']);
   const time = options as { durationMs?: unknown; buckets?: unknown };
@@ -920,7 +1115,25 @@ function createWindow(options: WindowOptions | undefined): OutcomeWindow {
     time.buckets === undefined
       ? 10
       : integerOption(OWNER, 'window.buckets', time.buckets, 1, 1_000);
-  return new TimeWindow(durationMs, buckets);
+  return { type, durationMs, buckets };
+}
+
+function checkStore(value: unknown): BreakerStore {
+  const store = value as Partial<Record<keyof BreakerStore, unknown>> | null;
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    typeof store.connect !== 'function' ||
+    typeof store.shared !== 'boolean'
+  ) {
+    throw new ConfigError(
+      OWNER,
+      'store',
+      value,
+      'must be a breaker store (an object with `shared` and `connect()`, e.g. MemoryBreakerStore)',
+    );
+  }
+  return value as BreakerStore;
 }
 
 function formatPercent(value: number): string {

@@ -22,6 +22,7 @@ export { parseDuration } from './duration';
 export type { Duration, DurationUnit } from './duration';
 export { systemClock } from './clock';
 export type { Clock } from './clock';
+export type { Logger } from './logger';
 
 // Circuit breaker
 export { CircuitBreaker } from './circuit-breaker';
@@ -42,6 +43,18 @@ export type {
   CircuitBreakerRegistryEvents,
   CircuitBreakerRegistryOptions,
 } from './circuit-breaker-registry';
+export { MemoryBreakerStore } from './breaker-store';
+export type {
+  BreakerLink,
+  BreakerScope,
+  BreakerStore,
+  ProbeClaim,
+  ProbeOutcome,
+  SharedBreaker,
+  SharedBreakerSettings,
+  SharedCircuitState,
+  SharedCommand,
+} from './breaker-store';
 
 // Policies
 export type { Policy } from './policy';
@@ -59,6 +72,8 @@ export { fallback, FallbackPolicy } from './fallback';
 export type { FallbackOptions } from './fallback';
 export { pipeline, Pipeline } from './pipeline';
 export type { ExtraResult, ExtraResults, PolicyLike } from './pipeline';
+export { createFetch } from './fetch';
+export type { CreateFetchOptions, FetchFunction } from './fetch';
 
 // Rate limiting
 export type {

@@ -1,0 +1,541 @@
+import { randomBytes } from 'node:crypto';
+import {
+  ConfigError,
+  parseDuration,
+  type BreakerLink,
+  type BreakerStore,
+  type Duration,
+  type SharedBreaker,
+} from '@breakwater/core';
+import type { Cluster, Redis } from 'ioredis';
+import { BreakerLinkImpl, sharedState, type LinkHost } from './internal/breaker-link';
+import { BREAKER_SCRIPT, BREAKER_SCRIPT_SHA } from './internal/breaker-script';
+import { RedisUnavailableError } from './redis-unavailable-error';
+
+/** Options of {@link RedisBreakerStore}. */
+export interface RedisBreakerStoreOptions {
+  /**
+   * The ioredis client (`Redis` or `Cluster`) for the store's commands. The store does not own
+   * it: create it with `createRedisClient` (fail-fast settings) and close it yourself.
+   */
+  client: Redis | Cluster;
+  /**
+   * The connection that receives transitions (it enters subscriber mode). The store owns a
+   * subscriber it creates, and closes it in `close()`.
+   * @defaultValue `client.duplicate()`
+   */
+  subscriber?: Redis | Cluster;
+  /**
+   * Prepended to every key and to the channel (`<prefix>events`). Must not contain `{` or `}`:
+   * each breaker's keys carry its name as a Redis Cluster hash tag (`bw:cb:{plant-id}`).
+   * @defaultValue `'bw:cb:'`
+   */
+  prefix?: string;
+  /**
+   * How often outcomes counted in CLOSED state are sent, as one batch per breaker (a breaker
+   * whose own counts could open the circuit sends at once). One timer for the whole store.
+   * @defaultValue 250
+   */
+  flushIntervalMs?: Duration;
+  /**
+   * A breaker's keys expire after this long without a write (an open circuit's keys live at
+   * least until its probe time plus this).
+   * @defaultValue 24 h
+   */
+  keyTtlMs?: Duration;
+  /**
+   * A shared probe permit whose holder never settles it (the process died) is freed after this
+   * long; a breaker's `halfOpen.maxWaitMs` takes precedence when set.
+   * @defaultValue 30 s
+   */
+  probeLeaseMs?: Duration;
+  /**
+   * Longest `execute()` waits for a probe permit in half-open state; past it the process
+   * decides on its own permits.
+   * @defaultValue 250
+   */
+  claimTimeoutMs?: Duration;
+  /** Called with errors of background operations (flushes, claims, subscriptions). @defaultValue ignore */
+  onError?: (error: unknown) => void;
+}
+
+/** The slice of the ioredis API the store's command connection uses. */
+interface CommandClient {
+  readonly status: string;
+  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** The slice of the ioredis API the subscriber connection uses. */
+interface SubscriberClient {
+  readonly status: string;
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+  connect(): Promise<unknown>;
+  disconnect(): void;
+}
+
+const OWNER = 'RedisBreakerStore';
+const KNOWN_OPTIONS: readonly string[] = [
+  'client',
+  'subscriber',
+  'prefix',
+  'flushIntervalMs',
+  'keyTtlMs',
+  'probeLeaseMs',
+  'claimTimeoutMs',
+  'onError',
+];
+const MAX_PREFIX_LENGTH = 200;
+
+/**
+ * Shared circuit-breaker state in Redis: every process and host that uses the same breaker name
+ * (and the same Redis and prefix) follows one circuit.
+ *
+ * - CLOSED costs no round trip on the call path: outcomes are counted in the process and sent
+ *   in one batch per breaker every `flushIntervalMs` (one unref'd timer per store), or at once
+ *   when the breaker's own counts could open the circuit.
+ * - Decisions are taken on the totals of every process, atomically, in one Lua script that
+ *   carries a generation number: a batch or a probe outcome from an older generation is
+ *   refused, so two processes never open or close the same circuit twice.
+ * - Transitions are published on one channel (`<prefix>events`) and followed by every process
+ *   within milliseconds, through one subscriber connection per store.
+ * - Half-open probe permits are claimed in the script, so exactly `halfOpen.maxConcurrent`
+ *   probes run across all processes. `execute()` waits for its claim (at most
+ *   `claimTimeoutMs`); `tryAcquire()` stays synchronous: it returns `undefined` and claims a
+ *   permit in the background, which its next call receives (a permit unused for 1 s is given
+ *   back).
+ * - `open()`, `openFor()`, `reset()` and `disable()` on any process apply to all.
+ * - Redis unreachable: each breaker keeps working on its own counts (it trips, probes and closes
+ *   by itself) with no call waiting on Redis; when both connections are back it resyncs, and
+ *   the shared state wins.
+ *
+ * @throws ConfigError at construction when an option is invalid
+ * @example
+ * ```ts
+ * import { CircuitBreakerRegistry } from '@breakwater/core';
+ * import { RedisBreakerStore, createRedisClient } from '@breakwater/redis';
+ *
+ * const store = new RedisBreakerStore({ client: createRedisClient(process.env.REDIS_URL!) });
+ * const registry = new CircuitBreakerRegistry({ defaults: { store } });
+ * const breaker = registry.get('plant-id');
+ * ```
+ */
+export class RedisBreakerStore implements BreakerStore {
+  /** State is shared: breakers default to `scope: 'shared'`. */
+  readonly shared = true;
+  /** The key prefix in use. */
+  readonly prefix: string;
+  /** The channel transitions are published on. */
+  readonly channel: string;
+  /** Interval between two flushes of a breaker's counts. */
+  readonly flushIntervalMs: number;
+
+  private readonly client: CommandClient;
+  private readonly subscriber: SubscriberClient;
+  private readonly ownsSubscriber: boolean;
+  private readonly keyTtlMs: number;
+  private readonly probeLeaseMs: number;
+  private readonly onError: ((error: unknown) => void) | undefined;
+  private readonly id = randomBytes(6).toString('base64url');
+  private readonly host: LinkHost;
+  private readonly links = new Map<string, Set<WeakRef<BreakerLinkImpl>>>();
+  private readonly forget = new FinalizationRegistry<{
+    name: string;
+    ref: WeakRef<BreakerLinkImpl>;
+  }>(({ name, ref }) => {
+    const set = this.links.get(name);
+    set?.delete(ref);
+    if (set?.size === 0) this.links.delete(name);
+  });
+  private readonly dirty = new Set<BreakerLinkImpl>();
+  private readonly urgent = new Set<BreakerLinkImpl>();
+  private readonly parked = new Set<BreakerLinkImpl>();
+  private linkSeq = 0;
+  private timer: ReturnType<typeof setInterval> | undefined = undefined;
+  private urgentTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private urgentDueAt = Infinity;
+  private subscribed = false;
+  private wasAvailable = false;
+  private closed = false;
+  private readonly onClientReady = (): void => this.checkAvailability();
+  private readonly onConnectionLost = (): void => {
+    this.wasAvailable = false;
+  };
+  private readonly onSubscriberReady = (): void => this.subscribe();
+  private readonly onSubscriberLost = (): void => {
+    this.subscribed = false;
+    this.wasAvailable = false;
+  };
+  private readonly onSubscriberMessage = (channel: string, message: string): void =>
+    this.onMessage(channel, message);
+  private readonly ignoreError = (): void => {};
+
+  constructor(options: RedisBreakerStoreOptions) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new ConfigError(OWNER, 'options', options, 'must be an object');
+    }
+    for (const name of Object.keys(options)) {
+      if (!KNOWN_OPTIONS.includes(name)) {
+        throw new ConfigError(
+          OWNER,
+          name,
+          (options as unknown as Record<string, unknown>)[name],
+          'is not a known option',
+        );
+      }
+    }
+    this.client = checkClient(options.client);
+    const prefix = options.prefix ?? 'bw:cb:';
+    if (typeof prefix !== 'string' || prefix.length > MAX_PREFIX_LENGTH) {
+      throw new ConfigError(
+        OWNER,
+        'prefix',
+        prefix,
+        `must be a string of at most ${MAX_PREFIX_LENGTH} characters`,
+      );
+    }
+    if (prefix.includes('{') || prefix.includes('}')) {
+      throw new ConfigError(
+        OWNER,
+        'prefix',
+        prefix,
+        'must not contain "{" or "}" (the breaker name is the hash tag)',
+      );
+    }
+    this.prefix = prefix;
+    this.channel = `${prefix}events`;
+    this.flushIntervalMs = duration('flushIntervalMs', options.flushIntervalMs, 250, 1, 60_000);
+    this.keyTtlMs = duration('keyTtlMs', options.keyTtlMs, 86_400_000, 1_000, 2 ** 40);
+    this.probeLeaseMs = duration('probeLeaseMs', options.probeLeaseMs, 30_000, 1, 2 ** 40);
+    const claimTimeoutMs = duration('claimTimeoutMs', options.claimTimeoutMs, 250, 1, 60_000);
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new ConfigError(OWNER, 'onError', options.onError, 'must be a function');
+    }
+    this.onError = options.onError;
+    if (options.subscriber !== undefined && options.subscriber === options.client) {
+      throw new ConfigError(
+        OWNER,
+        'subscriber',
+        '<the client>',
+        'must be a separate connection (a subscribed connection cannot run commands)',
+      );
+    }
+    const subscriber = checkSubscriber(
+      options.subscriber ?? (options.client as { duplicate(): Redis | Cluster }).duplicate(),
+    );
+    this.subscriber = subscriber;
+    this.ownsSubscriber = options.subscriber === undefined;
+
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const store = this;
+    this.host = {
+      get available() {
+        return store.available;
+      },
+      claimTimeoutMs,
+      urgentGapMs: this.flushIntervalMs / 5,
+      run: (link, op, args) => this.run(link, op, args),
+      markDirty: (link) => {
+        if (!this.closed) this.dirty.add(link);
+      },
+      flushLater: (link, delayMs) => this.flushLater(link, delayMs),
+      markParked: (link) => this.parked.add(link),
+      report: (error) => this.report(error),
+    };
+
+    const client = this.client;
+    client.on('ready', this.onClientReady);
+    client.on('close', this.onConnectionLost);
+    subscriber.on('message', this.onSubscriberMessage);
+    subscriber.on('ready', this.onSubscriberReady);
+    subscriber.on('close', this.onSubscriberLost);
+    if (this.ownsSubscriber) {
+      // The store's own connection: ioredis must not print its errors, and a copy of a
+      // `lazyConnect` client connects now (it never sends a command that would connect it).
+      subscriber.on('error', this.ignoreError);
+      if (subscriber.status === 'wait') subscriber.connect().catch(this.ignoreError);
+    }
+    if (subscriber.status === 'ready') this.subscribe();
+  }
+
+  /** Whether Redis is reachable on both connections (commands and transitions). */
+  get available(): boolean {
+    return !this.closed && this.subscribed && this.client.status === 'ready';
+  }
+
+  /**
+   * Connects a breaker (called by `CircuitBreaker` in shared scope). The store holds breakers
+   * weakly: a breaker nobody references is forgotten.
+   */
+  connect(breaker: SharedBreaker): BreakerLink {
+    const name = breaker.name;
+    const settings = breaker.settings;
+    const window = settings.window;
+    const tag = `${this.prefix}{${name}}`;
+    const args: (string | number)[] = [
+      this.channel,
+      name,
+      settings.failureThreshold,
+      settings.failureRateThreshold,
+      settings.slowCallRateThreshold,
+      settings.minimumCalls,
+      window.type === 'count'
+        ? `count:${window.size}`
+        : `time:${window.durationMs}:${window.buckets}`,
+      window.type === 'count' ? window.size : window.buckets,
+      window.type === 'count' ? 0 : window.durationMs / window.buckets,
+      settings.openDurationMs,
+      settings.backoffMultiplier,
+      settings.backoffMaxMs,
+      settings.backoffResetAfterMs,
+      settings.maxBackoffLevel,
+      settings.halfOpenMaxConcurrent,
+      settings.halfOpenSuccessThreshold,
+      settings.halfOpenMaxWaitMs > 0 ? settings.halfOpenMaxWaitMs : this.probeLeaseMs,
+      2 * this.flushIntervalMs,
+      this.keyTtlMs,
+    ];
+    const link = new BreakerLinkImpl(
+      this.host,
+      breaker,
+      [tag, `${tag}:probes`],
+      args,
+      `${this.id}.${++this.linkSeq}`,
+    );
+    const ref = new WeakRef(link);
+    let set = this.links.get(name);
+    if (set === undefined) this.links.set(name, (set = new Set()));
+    set.add(ref);
+    this.forget.register(link, { name, ref });
+    if (!this.closed && this.timer === undefined) {
+      this.timer = setInterval(() => this.tick(), this.flushIntervalMs);
+      this.timer.unref();
+    }
+    if (this.available) link.sync();
+    return link;
+  }
+
+  /**
+   * Sends pending counts, then stops: the flush timer ends, the store unsubscribes and closes
+   * the subscriber it created. Breakers keep working on their own state afterwards. The command
+   * client is yours to close.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.available) {
+      for (const link of this.dirty) link.flush();
+    }
+    const pending: Promise<void>[] = [];
+    for (const set of this.links.values()) {
+      for (const ref of set) {
+        const flush = ref.deref()?.inFlight;
+        if (flush !== undefined) pending.push(flush);
+      }
+    }
+    this.closed = true;
+    clearInterval(this.timer);
+    clearTimeout(this.urgentTimer);
+    this.timer = undefined;
+    this.urgentTimer = undefined;
+    this.dirty.clear();
+    this.urgent.clear();
+    this.parked.clear();
+    await Promise.allSettled(pending);
+    const client = this.client;
+    client.off('ready', this.onClientReady);
+    client.off('close', this.onConnectionLost);
+    const subscriber = this.subscriber;
+    subscriber.off('message', this.onSubscriberMessage);
+    subscriber.off('ready', this.onSubscriberReady);
+    subscriber.off('close', this.onSubscriberLost);
+    this.subscribed = false;
+    if (this.ownsSubscriber) {
+      subscriber.disconnect();
+    } else if (subscriber.status === 'ready') {
+      await subscriber.unsubscribe(this.channel).catch(this.ignoreError);
+    }
+  }
+
+  /** The keys of the breaker called `name`: its state hash and its probe permits. */
+  redisKeys(name: string): [state: string, permits: string] {
+    const tag = `${this.prefix}{${name}}`;
+    return [tag, `${tag}:probes`];
+  }
+
+  private run(
+    link: BreakerLinkImpl,
+    op: number,
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
+    const client = this.client;
+    if (client.status !== 'ready') {
+      return Promise.reject(RedisUnavailableError.create(client.status));
+    }
+    const [state, permits] = link.keys;
+    const argv = [op, ...link.settingsArgs, ...args];
+    return client.evalsha(BREAKER_SCRIPT_SHA, 2, state, permits, ...argv).catch((error) => {
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+      // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL caches it again.
+      return client.eval(BREAKER_SCRIPT, 2, state, permits, ...argv);
+    });
+  }
+
+  private tick(): void {
+    this.checkAvailability();
+    for (const link of this.dirty) {
+      if (link.flush()) this.dirty.delete(link);
+    }
+    if (this.parked.size > 0) {
+      const now = performance.now();
+      for (const link of this.parked) {
+        if (!link.expireParked(now)) this.parked.delete(link);
+      }
+    }
+  }
+
+  /** Flushes `link` in `delayMs`; one timer serves every link (set for the earliest). */
+  private flushLater(link: BreakerLinkImpl, delayMs: number): void {
+    if (this.closed) return;
+    this.urgent.add(link);
+    const dueAt = performance.now() + delayMs;
+    if (dueAt >= this.urgentDueAt) return;
+    clearTimeout(this.urgentTimer);
+    this.urgentDueAt = dueAt;
+    this.urgentTimer = setTimeout(() => {
+      this.urgentTimer = undefined;
+      this.urgentDueAt = Infinity;
+      const links = [...this.urgent];
+      this.urgent.clear();
+      for (const urgent of links) {
+        // A link whose flush is in flight sends again as soon as it returns.
+        if (urgent.flush()) this.dirty.delete(urgent);
+        else urgent.flushSoon();
+      }
+    }, Math.ceil(delayMs));
+    this.urgentTimer.unref();
+  }
+
+  private subscribe(): void {
+    if (this.closed) return;
+    this.subscriber.subscribe(this.channel).then(
+      () => {
+        this.subscribed = true;
+        this.checkAvailability();
+      },
+      (error: unknown) => this.report(error),
+    );
+  }
+
+  /** On the way back from an outage (or at start), every breaker resyncs. */
+  private checkAvailability(): void {
+    const available = this.available;
+    if (available && !this.wasAvailable) {
+      this.wasAvailable = true;
+      for (const set of this.links.values()) {
+        for (const ref of set) ref.deref()?.sync();
+      }
+    } else if (!available) {
+      this.wasAvailable = false;
+    }
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel !== this.channel) return;
+    // generation|state|retryAfterMs|openedAgoMs|backoffLevel|closedAgoMs|reason|name
+    const fields: string[] = [];
+    let start = 0;
+    for (let i = 0; i < 7; i++) {
+      const end = message.indexOf('|', start);
+      if (end < 0) return;
+      fields.push(message.slice(start, end));
+      start = end + 1;
+    }
+    const set = this.links.get(message.slice(start));
+    if (set === undefined) return;
+    const state = sharedState(
+      Number(fields[0]),
+      Number(fields[1]),
+      Number(fields[2]),
+      Number(fields[3]),
+      Number(fields[4]),
+      Number(fields[5]),
+      fields[6]!,
+    );
+    if (state === undefined) return;
+    for (const ref of set) ref.deref()?.onMessage(state);
+  }
+
+  private report(error: unknown): void {
+    if (this.onError === undefined) return;
+    try {
+      this.onError(error);
+    } catch {
+      // A failing error handler must not break the store.
+    }
+  }
+}
+
+function duration(
+  path: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < min || ms > max) {
+    throw new ConfigError(
+      OWNER,
+      path,
+      value,
+      `must be a duration from ${min} ms to ${max} ms (milliseconds, or a string like '250ms')`,
+    );
+  }
+  return ms;
+}
+
+function checkClient(value: unknown): CommandClient {
+  const client = value as Partial<Record<keyof CommandClient | 'duplicate', unknown>> | null;
+  if (
+    typeof client !== 'object' ||
+    client === null ||
+    typeof client.evalsha !== 'function' ||
+    typeof client.eval !== 'function' ||
+    typeof client.on !== 'function' ||
+    typeof client.duplicate !== 'function' ||
+    typeof client.status !== 'string'
+  ) {
+    throw new ConfigError(
+      OWNER,
+      'client',
+      value,
+      'must be an ioredis client (Redis or Cluster instance)',
+    );
+  }
+  return value as CommandClient;
+}
+
+function checkSubscriber(value: unknown): SubscriberClient {
+  const client = value as Partial<Record<keyof SubscriberClient, unknown>> | null;
+  if (
+    typeof client !== 'object' ||
+    client === null ||
+    typeof client.subscribe !== 'function' ||
+    typeof client.on !== 'function' ||
+    typeof client.status !== 'string'
+  ) {
+    throw new ConfigError(
+      OWNER,
+      'subscriber',
+      value,
+      'must be an ioredis client (Redis or Cluster instance)',
+    );
+  }
+  return value as SubscriberClient;
+}
