@@ -5,7 +5,9 @@
 import { spawn } from 'node:child_process';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { transform } from '@swc/core';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const [entry, ...args] = process.argv.slice(2);
@@ -26,6 +28,7 @@ try {
     tsconfig: join(root, 'tsconfig.json'),
     sourcemap: 'inline',
     logLevel: 'warning',
+    keepNames: true,
     plugins: [
       {
         name: 'external-dependencies',
@@ -35,12 +38,37 @@ try {
           );
         },
       },
+      {
+        // esbuild does not emit decorator metadata, which Nest's dependency injection by type
+        // needs: workspace TypeScript that uses decorators goes through swc first.
+        name: 'decorator-metadata',
+        setup(b) {
+          b.onLoad({ filter: /\.ts$/ }, async (a) => {
+            if (a.path.includes('/node_modules/')) return undefined;
+            const source = await readFile(a.path, 'utf8');
+            if (!/^\s*@[A-Za-z]/m.test(source)) return undefined;
+            const out = await transform(source, {
+              filename: a.path,
+              sourceMaps: 'inline',
+              jsc: {
+                parser: { syntax: 'typescript', decorators: true },
+                target: 'es2022',
+                keepClassNames: true,
+                transform: { legacyDecorator: true, decoratorMetadata: true },
+              },
+            });
+            return { contents: out.code, loader: 'js', resolveDir: dirname(a.path) };
+          });
+        },
+      },
     ],
   });
 } catch {
   process.exit(1);
 }
-const child = spawn(process.execPath, ['--enable-source-maps', outfile, ...args], { stdio: 'inherit' });
+const child = spawn(process.execPath, ['--enable-source-maps', outfile, ...args], {
+  stdio: 'inherit',
+});
 // Ctrl-C reaches the child through the terminal's process group: wait for it to finish cleanly.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => child.kill('SIGTERM'));

@@ -5,15 +5,24 @@ import { median, spreadPct } from './stats';
 
 /** A library whose code a case runs. */
 export type Library =
-  'node' | 'breakwater' | 'opossum' | 'cockatiel' | 'rate-limiter-flexible' | 'express-rate-limit';
+  | 'node'
+  | 'breakwater'
+  | 'opossum'
+  | 'cockatiel'
+  | 'rate-limiter-flexible'
+  | 'express-rate-limit'
+  | 'express'
+  | 'koa';
 
 /**
  * A ratio this case is compared on: its measure divided by the measure of case `vs`
- * (`"group/id"`, or `"id"` inside the same group). With `max`, the ratio is a target.
+ * (`"group/id"`, or `"id"` inside the same group). With `max` (or `min`, for measures where
+ * more is better, such as requests per second), the ratio is a target.
  */
 export interface Comparison {
   vs: string;
   max?: number;
+  min?: number;
 }
 
 interface CaseBase {
@@ -62,7 +71,16 @@ export interface MemoryCase extends CaseBase {
   maxTimers?: number;
 }
 
-export type Case = TimedCase | MemoryCase;
+/**
+ * A case that takes its own measurement instead of the harness's rounds (a load generator
+ * against a server, say). `measure` runs once, after the timed and memory cases.
+ */
+export interface ExternalCase extends CaseBase {
+  kind: 'external';
+  measure: (options: RunOptions) => Promise<ExternalResult>;
+}
+
+export type Case = TimedCase | MemoryCase | ExternalCase;
 
 /** What a group's setup returns: its cases and how to release what they hold. */
 export interface GroupInstance {
@@ -95,6 +113,8 @@ export interface RunOptions {
   /** Memory cases: rounds (median taken) and cap on instances (quick mode). */
   memoryRounds: number;
   memoryCountCap?: number;
+  /** External cases that generate load: how long one measurement lasts, in ms. */
+  loadMs: number;
 }
 
 export const fullRun: RunOptions = {
@@ -106,6 +126,7 @@ export const fullRun: RunOptions = {
   minBatch: 50,
   maxBatch: 100_000_000,
   memoryRounds: 3,
+  loadMs: 5_000,
 };
 
 export const quickRun: RunOptions = {
@@ -118,6 +139,7 @@ export const quickRun: RunOptions = {
   maxBatch: 10_000_000,
   memoryRounds: 1,
   memoryCountCap: 2_000,
+  loadMs: 2_000,
 };
 
 export interface TimedResult {
@@ -150,7 +172,30 @@ export interface MemoryResult {
   refTimersPerInstance: number;
 }
 
-export type Result = TimedResult | MemoryResult;
+/** One measure of an external case: a column of its table and a field of its JSON line. */
+export interface ExternalField {
+  /** JSON key, e.g. `reqPerSec`. */
+  key: string;
+  /** Column header, e.g. `req/s`. */
+  header: string;
+  value: number | null;
+  /** The cell as shown. */
+  text: string;
+}
+
+export interface ExternalResult {
+  kind: 'external';
+  /** The measure ratios are taken on. */
+  value: number;
+  /** What `value` counts, e.g. `req/s` (shown in the ratio column's header). */
+  unit: string;
+  /** More is better: ratio targets are then minimums (`min`). */
+  higherIsBetter: boolean;
+  /** The row's measures, in column order (the same for every case of a group). */
+  fields: ExternalField[];
+}
+
+export type Result = TimedResult | MemoryResult | ExternalResult;
 
 const now = process.hrtime.bigint;
 

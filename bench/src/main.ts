@@ -138,7 +138,7 @@ async function run(cli: CliOptions): Promise<number> {
   const all = plan(live, cli.filter);
   try {
     await runTimed(
-      all.filter((m) => m.case.kind !== 'memory'),
+      all.filter((m) => m.case.kind === 'async' || m.case.kind === 'sync'),
       options,
       !cli.sequential,
       log,
@@ -148,6 +148,15 @@ async function run(cli: CliOptions): Promise<number> {
       log(`measure ${caseKey(m.group, m.case.id)}`);
       try {
         m.result = await measureMemory(m.case, options);
+      } catch (error) {
+        m.error = errorText(error);
+      }
+    }
+    for (const m of all) {
+      if (m.case.kind !== 'external') continue;
+      log(`measure ${caseKey(m.group, m.case.id)}`);
+      try {
+        m.result = await m.case.measure(options);
       } catch (error) {
         m.error = errorText(error);
       }
@@ -178,20 +187,28 @@ async function run(cli: CliOptions): Promise<number> {
         process.stdout.write(`${group.name}: ${group.description}\n`);
       }
     }
-    process.stdout.write(`\n${footnote(env.loadCorrected)}\n`);
+    const external = all.some((m) => m.case.kind === 'external');
+    process.stdout.write(`\n${footnote(env.loadCorrected, external)}\n`);
   }
   return all.some((m) => m.error !== undefined) ? 1 : 0;
 }
 
-function footnote(loadCorrected: boolean): string {
-  return [
+function footnote(loadCorrected: boolean, external: boolean): string {
+  const lines = [
     loadCorrected
       ? 'ns/op: median over the rounds of (wall time - time the main thread waited for a CPU) per op;'
       : 'ns/op: median over the rounds of the wall time per op;',
     'ops/s = 1e9 / ns/op; ±% = median absolute deviation of the rounds; ratio = ns/op (memory: bytes)',
     'of the row ÷ that of the named case. Numbers are indicative: one process, on whatever else the',
     'machine is doing at the time.',
-  ].join('\n');
+  ];
+  if (external) {
+    lines.push(
+      'Tables with their own columns (req/s, ...) come from the case itself; there, ratio = the',
+      "row's measure ÷ that of the named case, and the header says whether higher is better.",
+    );
+  }
+  return lines.join('\n');
 }
 
 let cli: CliOptions;

@@ -171,6 +171,81 @@ describe('renderReport', () => {
   });
 });
 
+describe('external cases', () => {
+  function external(id: string, reqPerSec: number | undefined, c: Partial<Case> = {}): Measured {
+    return {
+      group: 'http',
+      order: [5, id === 'bare' ? 0 : 1],
+      case: {
+        id,
+        label: id,
+        library: 'node',
+        kind: 'external',
+        measure: () => Promise.reject(new Error('not run here')),
+        ...c,
+      } as Case,
+      referenceOnly: false,
+      ...(reqPerSec === undefined
+        ? { error: 'server exited' }
+        : {
+            result: {
+              kind: 'external',
+              value: reqPerSec,
+              unit: 'req/s',
+              higherIsBetter: true,
+              fields: [
+                { key: 'reqPerSec', header: 'req/s', value: reqPerSec, text: String(reqPerSec) },
+                { key: 'p99Ms', header: 'p99 ms', value: 2.5, text: '2.50' },
+              ],
+            },
+          }),
+    };
+  }
+  const bare = external('bare', 10_000, { baseline: true });
+  const fast = external('fast', 9_700, { compare: [{ vs: 'bare', min: 0.95 }] });
+  const slow = external('slow', 9_000, { compare: [{ vs: 'bare', min: 0.95 }] });
+
+  it('divides the measures and checks a minimum ratio', () => {
+    expect(evaluate(fast, [bare, fast])).toEqual([
+      { vs: 'http/bare', vsLabel: 'bare', ratio: 0.97, max: undefined, min: 0.95, met: true },
+    ]);
+    expect(overallMet(fast, [bare, fast])).toBe(true);
+    expect(overallMet(slow, [bare, slow])).toBe(false);
+  });
+
+  it('renders a table of their own columns, saying which way the ratio is better', () => {
+    const text = renderReport([bare, fast, slow, ...all]);
+    const tables = text.split('\n\n');
+    const http = tables.find((t) => /^group\s+case\s+req\/s/.test(t));
+    expect(http).toBeDefined();
+    expect(http).toContain("ratio vs reference (req/s ÷ reference's, higher is better)");
+    expect(http).toMatch(/fast\s+9700\s+2\.50\s+0\.97x bare\s+>= 0\.95x\s+yes/);
+    expect(http).toMatch(/slow\s+9000\s+2\.50\s+0\.90x bare\s+>= 0\.95x\s+NO/);
+    // The timed table is unchanged by them.
+    expect(tables[0]).toMatch(/^group\s+case\s+ns\/op/);
+    expect(tables[0]).not.toContain('fast');
+  });
+
+  it('writes their fields and the minimum into the JSON line', () => {
+    expect(JSON.parse(jsonLine(fast, [bare, fast], env))).toMatchObject({
+      value: 9_700,
+      unit: 'req/s',
+      higherIsBetter: true,
+      reqPerSec: 9_700,
+      p99Ms: 2.5,
+      comparisons: [{ vs: 'http/bare', ratio: 0.97, max: null, min: 0.95, met: true }],
+      met: true,
+    });
+  });
+
+  it('lists a failed one under the tables', () => {
+    const failed = external('fast', undefined, { compare: [{ vs: 'bare', min: 0.95 }] });
+    const text = renderReport([bare, failed]);
+    expect(text).toMatch(/fast\s+error\s+n\/a bare\s+>= 0\.95x/);
+    expect(text).toContain('http/fast: server exited');
+  });
+});
+
 describe('formatting', () => {
   it('keeps digits where they matter', () => {
     expect(formatNs(3.456)).toBe('3.46');

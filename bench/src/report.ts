@@ -1,5 +1,5 @@
 import type { Environment } from './env';
-import type { Case, MemoryResult, Result, TimedResult } from './harness';
+import type { Case, ExternalResult, MemoryResult, Result, TimedResult } from './harness';
 
 /** A case after its run: the result, or the error that stopped it. */
 export interface Measured {
@@ -19,6 +19,8 @@ export interface EvaluatedComparison {
   /** Undefined when the reference did not run or failed. */
   ratio: number | undefined;
   max: number | undefined;
+  /** A minimum ratio (measures where more is better). */
+  min: number | undefined;
   met: boolean | undefined;
 }
 
@@ -35,7 +37,7 @@ function resolveVs(group: string, vs: string): string {
 export function comparisonsOf(
   m: Measured,
   all: readonly Measured[],
-): { vs: string; max?: number }[] {
+): { vs: string; max?: number; min?: number }[] {
   if (m.case.compare) return m.case.compare.map((c) => ({ ...c, vs: resolveVs(m.group, c.vs) }));
   if (m.case.baseline) return [];
   const baseline = all.find((o) => o.group === m.group && o.case.baseline);
@@ -44,12 +46,13 @@ export function comparisonsOf(
 
 function measureOf(result: Result | undefined): number | undefined {
   if (!result) return undefined;
+  if (result.kind === 'external') return result.value;
   return result.kind === 'timed' ? result.nsPerOp : result.bytesPerInstance;
 }
 
 export function evaluate(m: Measured, all: readonly Measured[]): EvaluatedComparison[] {
   const byKey = new Map(all.map((o) => [caseKey(o.group, o.case.id), o]));
-  return comparisonsOf(m, all).map(({ vs, max }) => {
+  return comparisonsOf(m, all).map(({ vs, max, min }) => {
     const ref = byKey.get(vs);
     const ours = measureOf(m.result);
     const theirs = measureOf(ref?.result);
@@ -60,7 +63,15 @@ export function evaluate(m: Measured, all: readonly Measured[]): EvaluatedCompar
       vsLabel: ref?.case.label ?? vs,
       ratio,
       max,
-      met: max === undefined || ratio === undefined ? undefined : ratio <= max,
+      min,
+      met:
+        ratio === undefined
+          ? undefined
+          : max !== undefined
+            ? ratio <= max && (min === undefined || ratio >= min)
+            : min !== undefined
+              ? ratio >= min
+              : undefined,
     };
   });
 }
@@ -70,7 +81,7 @@ export function absoluteTargets(m: Measured): { text: string; met: boolean | und
   const c = m.case;
   const r = m.result;
   const out: { text: string; met: boolean | undefined }[] = [];
-  if (c.kind !== 'memory' && c.maxNs !== undefined) {
+  if ((c.kind === 'async' || c.kind === 'sync') && c.maxNs !== undefined) {
     out.push({
       text: `< ${c.maxNs} ns`,
       met: r?.kind === 'timed' ? r.nsPerOp < c.maxNs : undefined,
@@ -98,7 +109,7 @@ export function absoluteTargets(m: Measured): { text: string; met: boolean | und
 export function overallMet(m: Measured, all: readonly Measured[]): boolean | undefined {
   const verdicts = [
     ...evaluate(m, all)
-      .filter((c) => c.max !== undefined)
+      .filter((c) => c.max !== undefined || c.min !== undefined)
       .map((c) => c.met),
     ...absoluteTargets(m).map((t) => t.met),
   ];
@@ -122,27 +133,35 @@ export function jsonLine(m: Measured, all: readonly Measured[], env: Environment
   const measures =
     r === undefined
       ? { error: m.error ?? 'not run' }
-      : r.kind === 'timed'
+      : r.kind === 'external'
         ? {
-            nsPerOp: round(r.nsPerOp, 2),
-            opsPerSec: Math.round(r.opsPerSec),
-            wallNsPerOp: round(r.wallNsPerOp, 2),
-            waitPct: r.waitPct === undefined ? null : round(r.waitPct, 2),
-            spreadPct: round(r.spreadPct, 2),
-            rounds: r.samples.length,
-            batch: r.batch,
-            samplesNsPerOp: r.samples.map((s) => round(s, 2)),
+            value: round(r.value, 2),
+            unit: r.unit,
+            higherIsBetter: r.higherIsBetter,
+            ...Object.fromEntries(r.fields.map((f) => [f.key, f.value])),
           }
-        : {
-            count: r.count,
-            bytesPerInstance: Math.round(r.bytesPerInstance),
-            timersPerInstance: r.timersPerInstance,
-            refTimersPerInstance: r.refTimersPerInstance,
-          };
+        : r.kind === 'timed'
+          ? {
+              nsPerOp: round(r.nsPerOp, 2),
+              opsPerSec: Math.round(r.opsPerSec),
+              wallNsPerOp: round(r.wallNsPerOp, 2),
+              waitPct: r.waitPct === undefined ? null : round(r.waitPct, 2),
+              spreadPct: round(r.spreadPct, 2),
+              rounds: r.samples.length,
+              batch: r.batch,
+              samplesNsPerOp: r.samples.map((s) => round(s, 2)),
+            }
+          : {
+              count: r.count,
+              bytesPerInstance: Math.round(r.bytesPerInstance),
+              timersPerInstance: r.timersPerInstance,
+              refTimersPerInstance: r.refTimersPerInstance,
+            };
   const comparisons = evaluate(m, all).map((c) => ({
     vs: c.vs,
     ratio: c.ratio === undefined ? null : round(c.ratio, 4),
     max: c.max ?? null,
+    min: c.min ?? null,
     met: c.met ?? null,
   }));
   const targets = absoluteTargets(m).map((t) => ({ target: t.text, met: t.met ?? null }));
@@ -198,9 +217,13 @@ function renderTable(head: string[], align: Align[], rows: string[][]): string {
  * targets fill the first rows that have none.
  */
 function targetCells(m: Measured, comparisons: EvaluatedComparison[]): [string, string][] {
-  const cells: [string, string][] = comparisons.map((c) =>
-    c.max === undefined ? ['', ''] : [`<= ${c.max}x`, formatMet(c.met)],
-  );
+  const cells: [string, string][] = comparisons.map((c) => {
+    const bounds = [
+      ...(c.min === undefined ? [] : [`>= ${c.min}x`]),
+      ...(c.max === undefined ? [] : [`<= ${c.max}x`]),
+    ];
+    return bounds.length === 0 ? ['', ''] : [bounds.join(', '), formatMet(c.met)];
+  });
   for (const t of absoluteTargets(m)) {
     const free = cells.findIndex(([text]) => text === '');
     if (free === -1) cells.push([t.text, formatMet(t.met)]);
@@ -219,10 +242,16 @@ export function renderReport(all: readonly Measured[]): string {
   const timedRows: string[][] = [];
   const memoryRows: string[][] = [];
   const errors: string[] = [];
+  const external = new Map<string, Measured[]>();
   let lastGroup = '';
   let lastMemoryGroup = '';
 
   for (const m of sorted) {
+    if (m.case.kind === 'external') {
+      if (m.error !== undefined) errors.push(`${caseKey(m.group, m.case.id)}: ${m.error}`);
+      external.set(m.group, [...(external.get(m.group) ?? []), m]);
+      continue;
+    }
     const comparisons = evaluate(m, all);
     const targets = targetCells(m, comparisons);
     const lines = Math.max(1, comparisons.length, targets.length);
@@ -287,8 +316,60 @@ export function renderReport(all: readonly Measured[]): string {
       ),
     );
   }
+  for (const [group, cases] of external) parts.push(renderExternal(group, cases, all));
   if (errors.length > 0) parts.push(['Failed cases:', ...errors.map((e) => `  ${e}`)].join('\n'));
   return parts.join('\n\n');
+}
+
+/**
+ * The table of one group of external cases: the columns their results name, then the ratios.
+ * The ratio column's header says what is compared and whether more is better.
+ */
+function renderExternal(
+  group: string,
+  cases: readonly Measured[],
+  all: readonly Measured[],
+): string {
+  const results = cases.flatMap((m) => (m.result?.kind === 'external' ? [m.result] : []));
+  const model: ExternalResult | undefined = results[0];
+  const headers = model?.fields.map((f) => f.header) ?? ['result'];
+  const ratioHeader =
+    model === undefined
+      ? 'ratio vs reference'
+      : `ratio vs reference (${model.unit} ÷ reference's, ${model.higherIsBetter ? 'higher' : 'lower'} is better)`;
+  const rows: string[][] = [];
+  for (const [index, m] of cases.entries()) {
+    const comparisons = evaluate(m, all);
+    const targets = targetCells(m, comparisons);
+    const lines = Math.max(1, comparisons.length, targets.length);
+    const r = m.result?.kind === 'external' ? m.result : undefined;
+    for (let i = 0; i < lines; i++) {
+      const first = i === 0;
+      const comparison = comparisons[i];
+      const ratio = comparison
+        ? formatRatio(comparison)
+        : first && m.case.baseline
+          ? '1.00x (baseline)'
+          : '';
+      const [target, met] = targets[i] ?? ['', ''];
+      const measures = headers.map((_, column) =>
+        !first ? '' : r ? (r.fields[column]?.text ?? '') : column === 0 ? 'error' : '',
+      );
+      rows.push([
+        first && index === 0 ? group : '',
+        first ? caseLabel(m) : '',
+        ...measures,
+        ratio,
+        target,
+        met,
+      ]);
+    }
+  }
+  return renderTable(
+    ['group', 'case', ...headers, ratioHeader, 'target', 'met?'],
+    ['l', 'l', ...headers.map((): Align => 'r'), 'l', 'l', 'l'],
+    rows,
+  );
 }
 
 function timedCells(r: TimedResult): string[] {

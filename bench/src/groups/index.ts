@@ -3,6 +3,8 @@ import { breakerClosed } from './breaker-closed';
 import { breakerMemory } from './breaker-memory';
 import { breakerOpen } from './breaker-open';
 import { floor } from './floor';
+import { http } from './http';
+import { metrics } from './metrics';
 import { policies } from './policies';
 import { rateLimit } from './rate-limit';
 import { rateLimitRedis } from './rate-limit-redis';
@@ -20,4 +22,6 @@ export const groups: readonly Group[] = [
   policies,
   rateLimit,
   rateLimitRedis,
+  metrics,
+  http,
 ];
