@@ -1,15 +1,19 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
-  CircuitBreaker,
-  ConfigError,
+  type CircuitBreaker,
   RouteBreakers,
   type BreakerPermit,
   type RouteBreakerOptions,
 } from '@breakwater/core';
 import { isPromiseLike, writeResponse } from './internal/write-response';
 
+type ExpressFallback = (req: Request, res: Response, next: NextFunction) => unknown;
+
 /** Options of {@link circuitBreaker}: route-breaker options plus an Express fallback handler. */
-export interface CircuitBreakerMiddlewareOptions extends Omit<RouteBreakerOptions, 'fallback'> {
+export interface CircuitBreakerMiddlewareOptions extends Omit<
+  RouteBreakerOptions<ExpressFallback>,
+  'fallback'
+> {
   /**
    * The handler that answers while the circuit is open, instead of the 503 problem+json answer.
    * @defaultValue none (503 with `Retry-After`)
@@ -42,21 +46,8 @@ export function circuitBreaker(breaker: CircuitBreaker): RequestHandler;
 export function circuitBreaker(
   options: CircuitBreakerMiddlewareOptions | CircuitBreaker = {},
 ): RequestHandler {
-  let fallback: CircuitBreakerMiddlewareOptions['fallback'];
-  let routes: RouteBreakers;
-  if (options instanceof CircuitBreaker) {
-    routes = new RouteBreakers(options);
-  } else {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfigError('circuitBreaker', 'options', options, 'must be an object or a breaker');
-    }
-    const { fallback: handler, ...rest } = options;
-    if (handler !== undefined && typeof handler !== 'function') {
-      throw new ConfigError('circuitBreaker', 'fallback', handler, 'must be a function');
-    }
-    fallback = handler;
-    routes = new RouteBreakers(rest);
-  }
+  const routes = new RouteBreakers<ExpressFallback>(options);
+  const fallback = routes.fallback;
 
   return function breakwaterCircuitBreaker(req, res, next) {
     const route = (req as { route?: { path?: unknown } }).route;

@@ -1,15 +1,12 @@
 import type { Context, Middleware, Next } from 'koa';
-import {
-  CircuitBreaker,
-  ConfigError,
-  RouteBreakers,
-  type RouteBreakerOptions,
-} from '@breakwater/core';
+import { type CircuitBreaker, RouteBreakers, type RouteBreakerOptions } from '@breakwater/core';
 import { routePattern } from './internal/route-pattern';
 import { writeResponse } from './internal/write-response';
 
+type KoaFallback = (ctx: Context, next: Next) => unknown;
+
 /** Options of {@link circuitBreaker}: route-breaker options plus a Koa fallback handler. */
-export interface CircuitBreakerMiddlewareOptions extends RouteBreakerOptions {
+export interface CircuitBreakerMiddlewareOptions extends RouteBreakerOptions<KoaFallback> {
   /**
    * Answers while the circuit is open, instead of the 503 problem+json answer. It may set
    * `ctx.body` itself or call `next()` to serve a degraded version of the route.
@@ -44,21 +41,8 @@ export function circuitBreaker(breaker: CircuitBreaker): Middleware;
 export function circuitBreaker(
   options: CircuitBreakerMiddlewareOptions | CircuitBreaker = {},
 ): Middleware {
-  let fallback: CircuitBreakerMiddlewareOptions['fallback'];
-  let routes: RouteBreakers;
-  if (options instanceof CircuitBreaker) {
-    routes = new RouteBreakers(options);
-  } else {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfigError('circuitBreaker', 'options', options, 'must be an object or a breaker');
-    }
-    const { fallback: handler, ...rest } = options;
-    if (handler !== undefined && typeof handler !== 'function') {
-      throw new ConfigError('circuitBreaker', 'fallback', handler, 'must be a function');
-    }
-    fallback = handler;
-    routes = new RouteBreakers(rest);
-  }
+  const routes = new RouteBreakers<KoaFallback>(options);
+  const fallback = routes.fallback;
 
   return async function breakwaterCircuitBreaker(ctx, next) {
     const admitted = routes.admit(routes.breakerFor(ctx.method, routePattern(ctx)));

@@ -10,6 +10,7 @@ import {
 import type { Cluster, Redis } from 'ioredis';
 import { BreakerLinkImpl, sharedState, type LinkHost } from './internal/breaker-link';
 import { BREAKER_SCRIPT, BREAKER_SCRIPT_SHA } from './internal/breaker-script';
+import { checkOptions, clientOption, prefixOption } from './internal/options';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
 /** Options of {@link RedisBreakerStore}. */
@@ -90,7 +91,8 @@ const KNOWN_OPTIONS: readonly string[] = [
   'claimTimeoutMs',
   'onError',
 ];
-const MAX_PREFIX_LENGTH = 200;
+const COMMAND_CLIENT_METHODS = ['evalsha', 'eval', 'on', 'duplicate'] as const;
+const SUBSCRIBER_METHODS = ['subscribe', 'on'] as const;
 
 /**
  * Shared circuit-breaker state in Redis: every process and host that uses the same breaker name
@@ -176,37 +178,14 @@ export class RedisBreakerStore implements BreakerStore {
   private readonly ignoreError = (): void => {};
 
   constructor(options: RedisBreakerStoreOptions) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new ConfigError(OWNER, 'options', options, 'must be an object');
-    }
-    for (const name of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.includes(name)) {
-        throw new ConfigError(
-          OWNER,
-          name,
-          (options as unknown as Record<string, unknown>)[name],
-          'is not a known option',
-        );
-      }
-    }
-    this.client = checkClient(options.client);
-    const prefix = options.prefix ?? 'bw:cb:';
-    if (typeof prefix !== 'string' || prefix.length > MAX_PREFIX_LENGTH) {
-      throw new ConfigError(
-        OWNER,
-        'prefix',
-        prefix,
-        `must be a string of at most ${MAX_PREFIX_LENGTH} characters`,
-      );
-    }
-    if (prefix.includes('{') || prefix.includes('}')) {
-      throw new ConfigError(
-        OWNER,
-        'prefix',
-        prefix,
-        'must not contain "{" or "}" (the breaker name is the hash tag)',
-      );
-    }
+    checkOptions(OWNER, options, KNOWN_OPTIONS);
+    this.client = clientOption<CommandClient>(
+      OWNER,
+      'client',
+      options.client,
+      COMMAND_CLIENT_METHODS,
+    );
+    const prefix = prefixOption(OWNER, options.prefix, 'bw:cb:', true);
     this.prefix = prefix;
     this.channel = `${prefix}events`;
     this.flushIntervalMs = duration('flushIntervalMs', options.flushIntervalMs, 250, 1, 60_000);
@@ -225,8 +204,11 @@ export class RedisBreakerStore implements BreakerStore {
         'must be a separate connection (a subscribed connection cannot run commands)',
       );
     }
-    const subscriber = checkSubscriber(
+    const subscriber = clientOption<SubscriberClient>(
+      OWNER,
+      'subscriber',
       options.subscriber ?? (options.client as { duplicate(): Redis | Cluster }).duplicate(),
+      SUBSCRIBER_METHODS,
     );
     this.subscriber = subscriber;
     this.ownsSubscriber = options.subscriber === undefined;
@@ -498,44 +480,4 @@ function duration(
     );
   }
   return ms;
-}
-
-function checkClient(value: unknown): CommandClient {
-  const client = value as Partial<Record<keyof CommandClient | 'duplicate', unknown>> | null;
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof client.evalsha !== 'function' ||
-    typeof client.eval !== 'function' ||
-    typeof client.on !== 'function' ||
-    typeof client.duplicate !== 'function' ||
-    typeof client.status !== 'string'
-  ) {
-    throw new ConfigError(
-      OWNER,
-      'client',
-      value,
-      'must be an ioredis client (Redis or Cluster instance)',
-    );
-  }
-  return value as CommandClient;
-}
-
-function checkSubscriber(value: unknown): SubscriberClient {
-  const client = value as Partial<Record<keyof SubscriberClient, unknown>> | null;
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof client.subscribe !== 'function' ||
-    typeof client.on !== 'function' ||
-    typeof client.status !== 'string'
-  ) {
-    throw new ConfigError(
-      OWNER,
-      'subscriber',
-      value,
-      'must be an ioredis client (Redis or Cluster instance)',
-    );
-  }
-  return value as SubscriberClient;
 }

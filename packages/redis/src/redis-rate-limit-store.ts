@@ -10,6 +10,7 @@ import {
   RATE_LIMIT_SCRIPT,
   RATE_LIMIT_SCRIPT_SHA,
 } from './internal/rate-limit-script';
+import { checkOptions, clientOption, prefixOption } from './internal/options';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -54,7 +55,7 @@ type Reply = readonly [allowed: number, remaining: number, resetMs: number, retr
 
 const OWNER = 'RedisRateLimitStore';
 const KNOWN_OPTIONS: readonly string[] = ['client', 'prefix', 'hashTag', 'failFast'];
-const MAX_PREFIX_LENGTH = 200;
+const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
 
 /**
  * A {@link RateLimitStore} in Redis, shared by every process and host that uses the same Redis.
@@ -99,40 +100,16 @@ export class RedisRateLimitStore implements RateLimitStore {
   private readonly failFast: boolean;
 
   constructor(options: RedisRateLimitStoreOptions) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new ConfigError(OWNER, 'options', options, 'must be an object');
-    }
-    for (const name of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.includes(name)) {
-        throw new ConfigError(
-          OWNER,
-          name,
-          (options as unknown as Record<string, unknown>)[name],
-          'is not a known option',
-        );
-      }
-    }
-    this.client = checkClient(options.client);
+    checkOptions(OWNER, options, KNOWN_OPTIONS);
+    this.client = clientOption<ScriptClient>(
+      OWNER,
+      'client',
+      options.client,
+      SCRIPT_CLIENT_METHODS,
+    );
     this.hashTag = booleanOption('hashTag', options.hashTag, true);
     this.failFast = booleanOption('failFast', options.failFast, true);
-    const prefix = options.prefix ?? 'bw:rl:';
-    if (typeof prefix !== 'string' || prefix.length > MAX_PREFIX_LENGTH) {
-      throw new ConfigError(
-        OWNER,
-        'prefix',
-        prefix,
-        `must be a string of at most ${MAX_PREFIX_LENGTH} characters`,
-      );
-    }
-    if (this.hashTag && (prefix.includes('{') || prefix.includes('}'))) {
-      throw new ConfigError(
-        OWNER,
-        'prefix',
-        prefix,
-        'must not contain "{" or "}" while hashTag is on (the prefix would become the hash tag)',
-      );
-    }
-    this.prefix = prefix;
+    this.prefix = prefixOption(OWNER, options.prefix, 'bw:rl:', this.hashTag);
   }
 
   /**
@@ -226,25 +203,4 @@ function booleanOption(path: string, value: unknown, fallback: boolean): boolean
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new ConfigError(OWNER, path, value, 'must be a boolean');
   return value;
-}
-
-function checkClient(value: unknown): ScriptClient {
-  const client = value as Partial<Record<keyof ScriptClient, unknown>> | null;
-  if (
-    typeof client !== 'object' ||
-    client === null ||
-    typeof client.evalsha !== 'function' ||
-    typeof client.eval !== 'function' ||
-    typeof client.del !== 'function' ||
-    typeof client.connect !== 'function' ||
-    typeof client.status !== 'string'
-  ) {
-    throw new ConfigError(
-      OWNER,
-      'client',
-      value,
-      'must be an ioredis client (Redis or Cluster instance)',
-    );
-  }
-  return value as ScriptClient;
 }

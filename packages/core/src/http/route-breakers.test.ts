@@ -85,18 +85,33 @@ describe('RouteBreakers edge cases', () => {
     expect(routes.breakerFor('HEAD', '/x')).toBe(routes.breakerFor('GET', '/x'));
   });
 
-  it.each(['timeoutMs', 'isResultFailure', 'fallback'])(
+  it.each(['timeoutMs', 'isResultFailure'])(
     'rejects %s, which a route breaker cannot apply',
     (key) => {
       let caught: unknown;
       try {
-        new RouteBreakers({ [key]: 1 } as never);
+        new RouteBreakers({ [key]: 1 });
       } catch (error) {
         caught = error;
       }
       expect(isConfigError(caught) && caught.path).toBe(key);
     },
   );
+});
+
+describe('RouteBreakers fallback', () => {
+  it("keeps the adapter's fallback handler, checked to be a function", () => {
+    const handler = (): string => 'degraded';
+    expect(new RouteBreakers<() => string>({ fallback: handler }).fallback).toBe(handler);
+    expect(new RouteBreakers().fallback).toBeUndefined();
+    let caught: unknown;
+    try {
+      new RouteBreakers({ fallback: 'cached' } as never);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isConfigError(caught) && caught.path).toBe('fallback');
+  });
 });
 
 describe('RouteBreakers.settleError', () => {

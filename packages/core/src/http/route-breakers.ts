@@ -1,13 +1,13 @@
 import { CircuitBreaker, type BreakerPermit } from '../circuit-breaker';
 import { CircuitBreakerRegistry, type BreakerDefaults } from '../circuit-breaker-registry';
 import { ConfigError, isRegistryFullError } from '../errors';
-import { checkObject, functionOption, integerOption, stringOption } from '../internal/validate';
+import { functionOption, integerOption, stringOption } from '../internal/validate';
 import { circuitOpenResponse, type HttpResponse } from './http-response';
 
 /** Options of the `circuitBreaker()` middleware of every HTTP adapter (framework glue aside). */
-export interface RouteBreakerOptions extends Omit<
+export interface RouteBreakerOptions<Fallback = never> extends Omit<
   BreakerDefaults,
-  'timeoutMs' | 'isFailure' | 'isResultFailure' | 'fallback'
+  'timeoutMs' | 'isResultFailure' | 'fallback'
 > {
   /**
    * One breaker name for every request through the middleware. Without it, each route gets its
@@ -24,12 +24,17 @@ export interface RouteBreakerOptions extends Omit<
   maxRoutes?: number;
   /** Which response statuses count as failures. @defaultValue `status >= 500` */
   isFailureStatus?: (status: number) => boolean;
+  /**
+   * The adapter's handler that answers while the circuit is open, instead of the 503.
+   * @defaultValue none (503 with `Retry-After`)
+   */
+  fallback?: Fallback;
 }
 
 const OWNER = 'circuitBreaker';
 const defaultIsFailureStatus = (status: number): boolean => status >= 500;
 // isFailure stays: it classifies errors thrown through the middleware (permit.failure(error)).
-const NOT_FOR_ROUTES = ['timeoutMs', 'isResultFailure', 'fallback'] as const;
+const NOT_FOR_ROUTES = ['timeoutMs', 'isResultFailure'] as const;
 
 /**
  * The framework-free part of route-level protection: picks the breaker for a request, admits it
@@ -38,7 +43,9 @@ const NOT_FOR_ROUTES = ['timeoutMs', 'isResultFailure', 'fallback'] as const;
  *
  * @throws ConfigError at construction when an option is invalid
  */
-export class RouteBreakers {
+export class RouteBreakers<Fallback = never> {
+  /** The handler that answers while the circuit is open, if one was given. */
+  readonly fallback: Fallback | undefined;
   private readonly fixed: CircuitBreaker | undefined;
   private readonly registry: CircuitBreakerRegistry | undefined;
   private readonly options: BreakerDefaults;
@@ -48,16 +55,23 @@ export class RouteBreakers {
   private readonly spare = new Map<string, CircuitBreaker>();
   private readonly isFailureStatus: (status: number) => boolean;
 
-  constructor(input: RouteBreakerOptions | CircuitBreaker = {}) {
+  constructor(input: RouteBreakerOptions<Fallback> | CircuitBreaker = {}) {
     if (input instanceof CircuitBreaker) {
+      this.fallback = undefined;
       this.fixed = input;
       this.options = {};
       this.maxRoutes = 0;
       this.isFailureStatus = defaultIsFailureStatus;
       return;
     }
-    checkObject(OWNER, 'options', input);
-    const { name, registry, maxRoutes, isFailureStatus, ...breakerOptions } = input;
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new ConfigError(OWNER, 'options', input, 'must be an object or a CircuitBreaker');
+    }
+    const { name, registry, maxRoutes, isFailureStatus, fallback, ...breakerOptions } = input;
+    if (fallback !== undefined && typeof fallback !== 'function') {
+      throw new ConfigError(OWNER, 'fallback', fallback, 'must be a function');
+    }
+    this.fallback = fallback;
     for (const key of NOT_FOR_ROUTES) {
       if (key in breakerOptions) {
         const value = (breakerOptions as Record<string, unknown>)[key];
