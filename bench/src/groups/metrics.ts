@@ -35,6 +35,13 @@ export const metrics: Group = {
     const collected = registry.get('bench-metrics');
     const register = new Registry();
     const collector = collectMetrics(registry, { register });
+    const countsOnlyRegistry = new CircuitBreakerRegistry();
+    const countsOnly = countsOnlyRegistry.get('bench-metrics-counts');
+    const countsRegister = new Registry();
+    const countsCollector = collectMetrics(countsOnlyRegistry, {
+      register: countsRegister,
+      durations: false,
+    });
 
     const resolvesTo42 = (breaker: CircuitBreaker) => async (): Promise<void> => {
       const value = await breaker.execute(work);
@@ -73,11 +80,26 @@ export const metrics: Group = {
         },
         compare: [{ vs: 'no-metrics', max: MAX_OVERHEAD }, { vs: 'success-listener' }],
       },
+      {
+        id: 'collect-metrics-counts',
+        label: 'breakwater execute, collectMetrics({ durations: false }) attached',
+        library: 'breakwater',
+        kind: 'async',
+        fn: () => countsOnly.execute(work),
+        verify: async () => {
+          const before = await countedSuccesses(countsRegister, countsOnly.name);
+          await resolvesTo42(countsOnly)();
+          const after = await countedSuccesses(countsRegister, countsOnly.name);
+          check(after === before + 1, `the collector counted ${after - before} calls, not 1`);
+        },
+        compare: [{ vs: 'no-metrics', max: MAX_OVERHEAD }],
+      },
     ];
     return {
       cases,
       teardown: () => {
         collector.stop();
+        countsCollector.stop();
       },
     };
   },

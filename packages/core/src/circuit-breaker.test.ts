@@ -1007,3 +1007,43 @@ describe('CircuitBreaker with a breaker store', () => {
     ]);
   });
 });
+
+describe('CircuitBreaker totals', () => {
+  it('counts every outcome without listeners or clock reads', async () => {
+    jest.useFakeTimers();
+    try {
+      let reads = 0;
+      const clock = { now: () => (reads++, 1_000) };
+      const breaker = new CircuitBreaker({
+        name: 'totals',
+        clock,
+        failureThreshold: 3,
+        timeoutMs: 50,
+        isFailure: (e) => e !== 'benign',
+      });
+      await breaker.execute(ok);
+      await breaker.execute(() => Promise.reject('benign')).catch(() => undefined);
+      await breaker.execute(fail).catch(() => undefined);
+      const slow = breaker.execute(() => new Promise(() => undefined)).catch(() => undefined);
+      await jest.advanceTimersByTimeAsync(50);
+      await slow;
+      breaker.tryAcquire()!.failure(boom);
+      expect(breaker.state).toBe('open');
+      await breaker.execute(ok).catch(() => undefined);
+      expect(breaker.tryAcquire()).toBeUndefined();
+      expect(breaker.totals()).toEqual({
+        successes: 1,
+        failures: 3,
+        timeouts: 1,
+        rejected: 2,
+        ignored: 1,
+      });
+      const readsBefore = reads;
+      breaker.reset();
+      await breaker.execute(ok);
+      expect(reads - readsBefore).toBe(1); // the reset's transition time only; the call reads nothing
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});

@@ -140,6 +140,23 @@ export interface CircuitBreakerEvents {
   slowCall: { durationMs: number };
 }
 
+/**
+ * Outcomes counted since the breaker was created, for metrics read at scrape time: counting
+ * costs an increment per call, where listening to every outcome costs an event and two clock
+ * reads.
+ */
+export interface CircuitBreakerTotals {
+  successes: number;
+  /** Failures, timeouts included. */
+  failures: number;
+  /** Calls that exceeded `timeoutMs` (also counted in `failures`). */
+  timeouts: number;
+  /** Calls the circuit did not admit. */
+  rejected: number;
+  /** Calls whose error `isFailure` excluded, or that the caller aborted. */
+  ignored: number;
+}
+
 /** Plain-JSON view of a breaker for health reports and dashboards. */
 export interface CircuitBreakerSnapshot {
   name: string;
@@ -268,6 +285,11 @@ export class CircuitBreaker implements Policy {
   /** Whether a call must read the clock at its start (slow-call rule or duration listeners). */
   private timed: boolean;
   private listeners: Listeners<CircuitBreakerEvents> | undefined = undefined;
+  private successCount = 0;
+  private failureCount = 0;
+  private timeoutCount = 0;
+  private rejectedCount = 0;
+  private ignoredCount = 0;
   /** The shared store's link (shared scope only); undefined keeps every decision local. */
   private link: BreakerLink | undefined = undefined;
 
@@ -571,6 +593,17 @@ export class CircuitBreaker implements Policy {
     };
   }
 
+  /** Outcomes counted since the breaker was created. */
+  totals(): CircuitBreakerTotals {
+    return {
+      successes: this.successCount,
+      failures: this.failureCount,
+      timeouts: this.timeoutCount,
+      rejected: this.rejectedCount,
+      ignored: this.ignoredCount,
+    };
+  }
+
   /** A plain-JSON view of the breaker. */
   snapshot(): CircuitBreakerSnapshot {
     const now = this.clock.now();
@@ -677,7 +710,10 @@ export class CircuitBreaker implements Policy {
       result = await Promise.race([task, interrupted]);
     } catch (error) {
       const timedOut = timeoutError !== undefined && error === timeoutError;
-      if (timedOut) this.listeners?.emit('timeout', { timeoutMs });
+      if (timedOut) {
+        this.timeoutCount++;
+        this.listeners?.emit('timeout', { timeoutMs });
+      }
       return this.handleError(error, ticket, start, signal, args, timedOut);
     } finally {
       clearTimeout(timer);
@@ -755,6 +791,7 @@ export class CircuitBreaker implements Policy {
   }
 
   private emitRejected(): void {
+    this.rejectedCount++;
     if (this.listeners?.has('rejected'))
       this.listeners.emit('rejected', { retryAfterMs: this.retryAfterMs });
   }
@@ -817,6 +854,9 @@ export class CircuitBreaker implements Policy {
 
   /** Records the outcome of the call holding `ticket`. */
   [settle](ticket: number, outcome: Outcome, start: number, error: unknown): void {
+    if (outcome === SUCCESS) this.successCount++;
+    else if (outcome === FAILED) this.failureCount++;
+    else this.ignoredCount++;
     const listeners = this.listeners;
     let durationMs = 0;
     let slow = false;

@@ -32,6 +32,7 @@ export type {
   CircuitBreakerOptions,
   CircuitBreakerSnapshot,
   CircuitBreakerStateJSON,
+  CircuitBreakerTotals,
   CircuitState,
   HalfOpenOptions,
   OpenBackoffOptions,

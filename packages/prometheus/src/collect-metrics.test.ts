@@ -138,6 +138,38 @@ function openMetricsRegistry(): Registry<OpenMetricsContentType> {
   return register;
 }
 
+describe('collectMetrics without durations', () => {
+  it("counts calls from the breakers' totals, with no listener on the call path", async () => {
+    const register = new Registry();
+    const registry = new CircuitBreakerRegistry();
+    const breaker = registry.get('db', {
+      failureThreshold: 2,
+      timeoutMs: 1_000,
+      isFailure: (error) => !(error instanceof Ignored),
+    });
+    const collector = collect(registry, { register, durations: false });
+    expect(collector.metricNames).not.toContain('breakwater_call_duration_seconds');
+    expect((breaker as unknown as { timed: boolean }).timed).toBe(false);
+
+    await call(breaker, 3);
+    await call(breaker, 5, 'ignore');
+    await call(breaker, 1_000, 'hang');
+    await call(breaker, 2, 'fail');
+    await call(breaker, 1);
+    const samples = await scrape(register);
+    expect(family(samples, 'breakwater_calls_total')).toEqual(
+      callSamples('db', { success: 1, failure: 1, timeout: 1, rejected: 1, ignored: 1 }),
+    );
+    expect(family(samples, 'breakwater_call_duration_seconds_count')).toEqual({});
+    expect(family(samples, 'breakwater_state_transitions_total')).toEqual(
+      transitionSamples('db', { 'closed>open': 1 }),
+    );
+    expect(() =>
+      collectMetrics(registry, { register: new Registry(), durations: 'no' } as never),
+    ).toThrow(/durations/);
+  });
+});
+
 describe('collectMetrics after scripted traffic', () => {
   it('exports exact states, calls, durations and transitions of every breaker', async () => {
     const register = new Registry();

@@ -34,6 +34,13 @@ export interface CollectMetricsOptions {
    * @defaultValue `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`
    */
   buckets?: readonly number[];
+  /**
+   * Export `call_duration_seconds`. Durations need two clock reads and an event per call; without
+   * them, call counts are read from each breaker's totals at scrape time and the call path pays
+   * only an increment.
+   * @defaultValue true
+   */
+  durations?: boolean;
 }
 
 /** What {@link collectMetrics} returns. */
@@ -48,7 +55,7 @@ export interface MetricsCollector {
 export type CallOutcome = 'success' | 'failure' | 'timeout' | 'rejected' | 'ignored';
 
 const OWNER = 'collectMetrics';
-const KNOWN_OPTIONS = new Set(['register', 'prefix', 'limiters', 'buckets']);
+const KNOWN_OPTIONS = new Set(['register', 'prefix', 'limiters', 'buckets', 'durations']);
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
 /** Transitions a breaker makes on its own: exported from 0 so that `increase()` sees the first. */
@@ -77,12 +84,21 @@ class BreakerSeries {
   constructor(
     readonly breaker: CircuitBreaker,
     bounds: readonly number[],
+    private readonly durations: boolean,
   ) {
     this.successDurations = new Durations(bounds);
     this.failureDurations = new Durations(bounds);
     this.timeoutDurations = new Durations(bounds);
     for (const [from, to] of AUTOMATIC_TRANSITIONS) this.countTransition(from, to, 0);
+    const onStateChange = breaker.on('stateChange', ({ from, to }) =>
+      this.countTransition(from, to, 1),
+    );
+    if (!durations) {
+      this.off = onStateChange;
+      return;
+    }
     const offs = [
+      onStateChange,
       breaker.on('success', ({ durationMs }) => {
         this.success++;
         this.successDurations.observe(durationMs);
@@ -102,10 +118,25 @@ class BreakerSeries {
       breaker.on('ignored', () => {
         this.ignored++;
       }),
-      breaker.on('stateChange', ({ from, to }) => this.countTransition(from, to, 1)),
     ];
     this.off = () => {
       for (const off of offs) off();
+    };
+  }
+
+  /** Calls by outcome: counted by the listeners, or read from the breaker's totals. */
+  counts(): Record<CallOutcome, number> {
+    if (this.durations) {
+      const { success, failure, timeout, rejected, ignored } = this;
+      return { success, failure, timeout, rejected, ignored };
+    }
+    const t = this.breaker.totals();
+    return {
+      success: t.successes,
+      failure: t.failures - t.timeouts,
+      timeout: t.timeouts,
+      rejected: t.rejected,
+      ignored: t.ignored,
     };
   }
 
@@ -196,6 +227,10 @@ export function collectMetrics(
   const prefix = prefixOption(options.prefix);
   const bounds = bucketsOption(options.buckets);
   const limiters = limitersOption(options.limiters);
+  const durations = options.durations ?? true;
+  if (typeof durations !== 'boolean') {
+    throw new ConfigError(OWNER, 'durations', durations, 'must be a boolean');
+  }
 
   const names = {
     state: `${prefix}circuit_state`,
@@ -206,7 +241,7 @@ export function collectMetrics(
     storeErrors: `${prefix}store_errors_total`,
     fallback: `${prefix}store_fallback_active`,
   };
-  const metricNames = Object.values(names);
+  const metricNames = Object.values(names).filter((name) => durations || name !== names.duration);
   for (const name of metricNames) {
     if (register.getSingleMetric(name) !== undefined) {
       throw new ConfigError(
@@ -224,7 +259,7 @@ export function collectMetrics(
   const limiterSeries = limiters.map((limiter) => new LimiterSeries(limiter));
   const track = (breaker: CircuitBreaker): void => {
     breakers.get(breaker.name)?.off();
-    breakers.set(breaker.name, new BreakerSeries(breaker, bounds));
+    breakers.set(breaker.name, new BreakerSeries(breaker, bounds, durations));
   };
   const untrack = (breaker: CircuitBreaker): void => {
     const series = breakers.get(breaker.name);
@@ -262,43 +297,46 @@ export function collectMetrics(
       collect() {
         calls.reset();
         for (const [breaker, s] of breakers) {
-          calls.inc({ breaker, outcome: 'success' }, s.success);
-          calls.inc({ breaker, outcome: 'failure' }, s.failure);
-          calls.inc({ breaker, outcome: 'timeout' }, s.timeout);
-          calls.inc({ breaker, outcome: 'rejected' }, s.rejected);
-          calls.inc({ breaker, outcome: 'ignored' }, s.ignored);
+          const c = s.counts();
+          calls.inc({ breaker, outcome: 'success' }, c.success);
+          calls.inc({ breaker, outcome: 'failure' }, c.failure);
+          calls.inc({ breaker, outcome: 'timeout' }, c.timeout);
+          calls.inc({ breaker, outcome: 'rejected' }, c.rejected);
+          calls.inc({ breaker, outcome: 'ignored' }, c.ignored);
         }
       },
     });
     registered.push([names.calls, calls]);
 
-    const duration: Histogram<'breaker' | 'outcome'> = new Histogram({
-      name: names.duration,
-      help: 'Duration of calls admitted by a circuit breaker, by outcome (success, failure, timeout).',
-      labelNames: ['breaker', 'outcome'],
-      buckets: [...bounds],
-      registers,
-      collect() {
-        const entries: Record<string, HistogramEntry> = {};
-        const add = (breaker: string, outcome: CallOutcome, d: Durations): void => {
-          const bucketValues: Record<number, number> = {};
-          bounds.forEach((bound, i) => (bucketValues[bound] = d.perBucket[i] as number));
-          entries[`${breaker}\u0000${outcome}`] = {
-            labels: { breaker, outcome },
-            bucketValues,
-            sum: d.sum,
-            count: d.count,
+    if (durations) {
+      const duration: Histogram<'breaker' | 'outcome'> = new Histogram({
+        name: names.duration,
+        help: 'Duration of calls admitted by a circuit breaker, by outcome (success, failure, timeout).',
+        labelNames: ['breaker', 'outcome'],
+        buckets: [...bounds],
+        registers,
+        collect() {
+          const entries: Record<string, HistogramEntry> = {};
+          const add = (breaker: string, outcome: CallOutcome, d: Durations): void => {
+            const bucketValues: Record<number, number> = {};
+            bounds.forEach((bound, i) => (bucketValues[bound] = d.perBucket[i] as number));
+            entries[`${breaker}\u0000${outcome}`] = {
+              labels: { breaker, outcome },
+              bucketValues,
+              sum: d.sum,
+              count: d.count,
+            };
           };
-        };
-        for (const [breaker, s] of breakers) {
-          add(breaker, 'success', s.successDurations);
-          add(breaker, 'failure', s.failureDurations);
-          add(breaker, 'timeout', s.timeoutDurations);
-        }
-        (duration as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap = entries;
-      },
-    });
-    registered.push([names.duration, duration]);
+          for (const [breaker, s] of breakers) {
+            add(breaker, 'success', s.successDurations);
+            add(breaker, 'failure', s.failureDurations);
+            add(breaker, 'timeout', s.timeoutDurations);
+          }
+          (duration as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap = entries;
+        },
+      });
+      registered.push([names.duration, duration]);
+    }
 
     const transitions: Counter<'breaker' | 'from' | 'to'> = new Counter({
       name: names.transitions,
