@@ -5,10 +5,16 @@ import {
   type CircuitBreakerSnapshot,
   type CircuitState,
 } from './circuit-breaker';
-import { ConfigError, RegistryFullError } from './errors';
+import { ConfigError, RegistryFullError, isConfigError } from './errors';
 import { Listeners } from './internal/listeners';
 import { loggerOption, type Logger } from './logger';
-import { checkClock, checkKnownKeys, checkObject, integerOption } from './internal/validate';
+import {
+  checkClock,
+  checkKnownKeys,
+  checkObject,
+  integerOption,
+  nestedOption,
+} from './internal/validate';
 
 /** Breaker options without the name: registry defaults and per-name settings. */
 export type BreakerDefaults = Omit<CircuitBreakerOptions, 'name'>;
@@ -76,10 +82,27 @@ export class CircuitBreakerRegistry {
     if (options.breakers !== undefined) checkObject(OWNER, 'breakers', options.breakers);
     this.perName = (options.breakers ?? {}) as Record<string, BreakerDefaults>;
     // Validate defaults and per-name options now, not at the first call that needs them.
-    new CircuitBreaker(this.merge('defaults', undefined));
+    nestedOption(
+      OWNER,
+      'defaults',
+      () => new CircuitBreaker({ ...this.defaults, name: 'defaults' }),
+    );
     for (const name of Object.keys(this.perName)) {
-      checkObject(OWNER, `breakers.${name}`, this.perName[name]);
-      new CircuitBreaker(this.merge(name, undefined));
+      const own = this.perName[name];
+      checkObject(OWNER, `breakers.${name}`, own);
+      // A bad merged value is named where it comes from: the breaker's own options or the defaults.
+      const from = (path: string): string =>
+        path.split('.')[0]! in own || !(path.split('.')[0]! in this.defaults)
+          ? `breakers.${name}`
+          : 'defaults';
+      try {
+        new CircuitBreaker(this.merge(name, undefined));
+      } catch (error) {
+        if (!isConfigError(error)) throw error;
+        nestedOption(OWNER, from(error.path), () => {
+          throw error;
+        });
+      }
     }
   }
 

@@ -107,11 +107,14 @@ export class ConfigError extends BreakwaterError {
   readonly path: string;
   /** The value that was rejected. */
   readonly value: unknown;
+  /** What the option must be, e.g. `must be an integer >= 1`. */
+  readonly expected: string;
 
   constructor(owner: string, path: string, value: unknown, expected: string) {
     super('EBADCONFIG', `${owner}: option "${path}" ${expected}, got ${describe(value)}`);
     this.path = path;
     this.value = value;
+    this.expected = expected;
   }
 }
 

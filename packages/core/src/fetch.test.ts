@@ -386,7 +386,7 @@ describe('createFetch', () => {
       'retryNonIdempotent',
     );
     expect(path(() => createFetch({ retry: 3 as never }))).toBe('retry');
-    expect(path(() => createFetch({ retry: { maxAttempts: 0 } }))).toBe('maxAttempts');
+    expect(path(() => createFetch({ retry: { maxAttempts: 0 } }))).toBe('retry.maxAttempts');
     expect(path(() => createFetch({ timeout: 5 } as never))).toBe('timeout');
   });
 });

@@ -1,9 +1,9 @@
 import { CircuitBreakerRegistry } from './circuit-breaker-registry';
 import type { CircuitBreaker } from './circuit-breaker';
-import { type Duration } from './duration';
+import { durationOption, type Duration } from './duration';
 import { CircuitOpenError, ConfigError } from './errors';
 import { neverAbortedSignal } from './internal/never-aborted';
-import { checkKnownKeys, checkObject, functionOption } from './internal/validate';
+import { checkKnownKeys, checkObject, functionOption, nestedOption } from './internal/validate';
 import {
   type RetryEvent,
   type RetryOptions,
@@ -87,11 +87,7 @@ export function createFetch(options: CreateFetchOptions = {}): FetchFunction {
   checkObject(OWNER, 'options', raw);
   checkKnownKeys(OWNER, '', raw, KNOWN);
   const registry = options.registry ?? new CircuitBreakerRegistry();
-  if (
-    typeof registry !== 'object' ||
-    registry === null ||
-    typeof (registry as { get?: unknown }).get !== 'function'
-  ) {
+  if (!(registry instanceof CircuitBreakerRegistry)) {
     throw new ConfigError(OWNER, 'registry', registry, 'must be a CircuitBreakerRegistry');
   }
   const fetchImpl: FetchFunction =
@@ -107,9 +103,15 @@ export function createFetch(options: CreateFetchOptions = {}): FetchFunction {
     throw new ConfigError(OWNER, 'retryNonIdempotent', retryNonIdempotent, 'must be a boolean');
   }
   const timeoutPolicy =
-    options.timeoutMs === undefined ? undefined : new TimeoutPolicy(options.timeoutMs);
+    options.timeoutMs === undefined
+      ? undefined
+      : new TimeoutPolicy(
+          durationOption(OWNER, 'timeoutMs', options.timeoutMs, { allowZero: false, timer: true }),
+        );
   const retryPolicy =
-    options.retry === undefined ? undefined : buildRetry(options.retry, isFailure);
+    options.retry === undefined
+      ? undefined
+      : nestedOption(OWNER, 'retry', () => buildRetry(options.retry!, isFailure));
 
   const attempt = async (
     breaker: CircuitBreaker,

@@ -316,7 +316,7 @@ describe('retry', () => {
     expect(configPath(() => retry({ onRetry: 'log' as never }))).toBe('onRetry');
     expect(configPath(() => retry({ onGiveUp: {} as never }))).toBe('onGiveUp');
     expect(configPath(() => retry({ budget: 5 as never }))).toBe('budget');
-    expect(configPath(() => retry({ budget: { ratio: -1 } }))).toBe('ratio');
+    expect(configPath(() => retry({ budget: { ratio: -1 } }))).toBe('budget.ratio');
     expect(configPath(() => retry({ maxAttempt: 3 } as never))).toBe('maxAttempt');
   });
 

@@ -2,7 +2,13 @@ import { type Backoff, exponential } from './backoff';
 import { MAX_TIMER_MS } from './duration';
 import { isBulkheadFullError, isCircuitOpenError, isRateLimitError } from './errors';
 import { neverAbortedSignal } from './internal/never-aborted';
-import { checkKnownKeys, checkObject, functionOption, integerOption } from './internal/validate';
+import {
+  checkKnownKeys,
+  checkObject,
+  functionOption,
+  integerOption,
+  nestedOption,
+} from './internal/validate';
 import type { Policy } from './policy';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget';
 
@@ -130,7 +136,8 @@ export class RetryPolicy implements Policy {
       this.budget = options.budget;
     } else {
       checkObject(OWNER, 'budget', options.budget);
-      this.budget = new RetryBudget(options.budget);
+      const budget = options.budget;
+      this.budget = nestedOption(OWNER, 'budget', () => new RetryBudget(budget));
     }
   }
 

@@ -1,4 +1,24 @@
-import { ConfigError } from '../errors';
+import { ConfigError, isConfigError } from '../errors';
+
+/**
+ * Builds a nested part of an object's options; a ConfigError it throws is rethrown with the path
+ * of the nested object in front (`budget.ratio`, `defaults.failureThreshold`).
+ */
+export function nestedOption<T>(owner: string, prefix: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    const inner = error.path;
+    const path =
+      inner === 'options' || inner === ''
+        ? prefix
+        : inner === prefix || inner.startsWith(`${prefix}.`)
+          ? inner
+          : `${prefix}.${inner}`;
+    throw new ConfigError(owner, path, error.value, error.expected ?? 'is invalid');
+  }
+}
 
 /** Throws unless `value` is a plain object (or undefined when optional). */
 export function checkObject(
