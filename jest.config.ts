@@ -15,14 +15,17 @@ const swc = [
 
 const config: Config = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/packages', '<rootDir>/examples', '<rootDir>/bench'],
+  roots: ['<rootDir>/packages', '<rootDir>/examples', '<rootDir>/bench', '<rootDir>/reliability'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(t|j)sx?$': swc as unknown as [string, Record<string, unknown>] },
   moduleNameMapper: {
     '^@breakwater/core/testing$': '<rootDir>/packages/core/src/testing.ts',
+    '^@breakwater/nestjs/(terminus|throttler)$': '<rootDir>/packages/nestjs/src/$1.ts',
     '^@breakwater/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // NestJS 12 ships ES modules only: transform it like our sources.
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/[^/]+/node_modules/)?@nestjs/)'],
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 20_000,

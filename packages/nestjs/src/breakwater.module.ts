@@ -17,10 +17,22 @@ import { BreakwaterExplorer } from './circuit-breaker.explorer';
 import { createHealthController } from './health.controller';
 import { BreakwaterState } from './internal/breakwater-state';
 import { RateLimitRoutes } from './internal/rate-limit-routes';
-import { checkName, checkObject, normalizePath } from './internal/validate';
+import { checkArray, checkKnownKeys, checkName, checkObject, checkPath } from './internal/validate';
 import { RateLimitGuard } from './rate-limit.guard';
 
 const OWNER = 'BreakwaterModule';
+
+/** The options `forRootAsync()` accepts. */
+const ASYNC_KEYS = [
+  'imports',
+  'inject',
+  'useFactory',
+  'useClass',
+  'useExisting',
+  'healthPath',
+  'breakerNames',
+  'limiterNames',
+] as const;
 
 /**
  * The Breakwater module (global): an injectable `CircuitBreakerRegistry`, named rate limiters,
@@ -47,12 +59,16 @@ const OWNER = 'BreakwaterModule';
 export class BreakwaterModule {
   /**
    * Registers the module with options known at import time.
-   * @throws ConfigError at bootstrap when an option is invalid
+   * @throws ConfigError when `health` or `health.path` has the wrong type; at bootstrap when
+   * another option is invalid
    */
   static forRoot(options: BreakwaterModuleOptions = {}): DynamicModule {
     checkObject(OWNER, 'options', options);
-    const health = options.health;
-    const healthPath = health === undefined ? undefined : normalizePath(health.path ?? '/health');
+    let healthPath: string | undefined;
+    if (options.health !== undefined) {
+      const { path } = checkObject(OWNER, 'health', options.health);
+      healthPath = path === undefined ? '/health' : checkPath(OWNER, 'health.path', path);
+    }
     const breakers = options.breakers;
     const breakerNames =
       breakers instanceof CircuitBreakerRegistry
@@ -70,10 +86,17 @@ export class BreakwaterModule {
   /**
    * Registers the module with options from a factory, a class or an existing provider (e.g.
    * built from a `ConfigService`).
-   * @throws ConfigError when not exactly one of `useFactory`, `useClass`, `useExisting` is given
+   * @throws ConfigError when not exactly one of `useFactory`, `useClass`, `useExisting` is given,
+   * on an unknown option, or when an option has the wrong type
    */
   static forRootAsync(options: BreakwaterModuleAsyncOptions): DynamicModule {
     checkObject(OWNER, 'forRootAsync(options)', options);
+    checkKnownKeys(OWNER, '', options as unknown as Record<string, unknown>, ASYNC_KEYS);
+    for (const key of ['useFactory', 'useClass', 'useExisting'] as const) {
+      if (options[key] !== undefined && typeof options[key] !== 'function') {
+        throw new ConfigError(OWNER, key, options[key], 'must be a function');
+      }
+    }
     const given = (['useFactory', 'useClass', 'useExisting'] as const).filter(
       (key) => options[key] !== undefined,
     );
@@ -90,7 +113,10 @@ export class BreakwaterModule {
       providers.push({
         provide: BREAKWATER_OPTIONS,
         useFactory: options.useFactory,
-        inject: options.inject ?? [],
+        inject:
+          options.inject === undefined
+            ? []
+            : (checkArray(OWNER, 'inject', options.inject) as typeof options.inject),
       });
     } else {
       const factory = (options.useClass ?? options.useExisting)!;
@@ -102,11 +128,17 @@ export class BreakwaterModule {
       });
     }
     const names = (path: string, list: readonly string[] | undefined): string[] =>
-      (list ?? []).map((name, i) => checkName(OWNER, `${path}[${i}]`, name));
+      list === undefined
+        ? []
+        : checkArray(OWNER, path, list).map((name, i) => checkName(OWNER, `${path}[${i}]`, name));
+    const imports =
+      options.imports === undefined ? [] : checkArray(OWNER, 'imports', options.imports);
     return assemble(
       providers,
-      options.imports ?? [],
-      options.healthPath === undefined ? undefined : normalizePath(options.healthPath),
+      imports as NonNullable<DynamicModule['imports']>,
+      options.healthPath === undefined
+        ? undefined
+        : checkPath(OWNER, 'healthPath', options.healthPath),
       names('breakerNames', options.breakerNames),
       names('limiterNames', options.limiterNames),
     );

@@ -5,7 +5,6 @@ import {
   type OnModuleInit,
   type Type,
 } from '@nestjs/common';
-import { PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { BREAKWATER_STATE, CIRCUIT_BREAKER_METADATA } from './breakwater.constants';
 import type { CircuitBreakerDecoratorOptions } from './circuit-breaker.decorator';
@@ -13,6 +12,12 @@ import type { BreakwaterState } from './internal/breakwater-state';
 import { breakerBinding } from './internal/breaker-binding';
 import { bind, ownerOf, tagInstance, wrapMethod } from './internal/method-wrapper';
 import { RateLimitRoutes } from './internal/rate-limit-routes';
+
+/**
+ * The metadata key under which Nest's route decorators (`@Get()`, `@Post()`...) store a handler's
+ * path; `PATH_METADATA` in Nest, read here by value so that only package entry points are imported.
+ */
+const PATH_METADATA = 'path';
 
 type Method = (this: unknown, ...args: unknown[]) => unknown;
 

@@ -171,7 +171,7 @@ describe('BreakwaterModule configuration errors', () => {
       [{ nope: 1 } as never, 'nope'],
       [{ limiters: { api: { rate: '2/x' as never } } }, 'rate'],
       [{ limiters: { api: { rate: '2/m' } }, defaultLimiter: 'web' }, 'defaultLimiter'],
-      [{ breakers: { defaults: { failureThreshold: -1 } } }, 'failureThreshold'],
+      [{ breakers: { defaults: { failureThreshold: -1 } } }, 'defaults.failureThreshold'],
       [{ rateLimit: { headers: { legacy: 'yes' as never } } }, 'rateLimit.headers.legacy'],
       [{ health: { path: '/he alth' } }, 'basePath'],
       [{ logger: { log: 1 } as never }, 'logger'],

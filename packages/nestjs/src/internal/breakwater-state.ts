@@ -16,7 +16,7 @@ import type {
   HttpRequestLike,
   RouteRateLimitDefaults,
 } from '../breakwater-options.interface';
-import { checkKnownKeys, checkName, checkObject, normalizePath } from './validate';
+import { checkKnownKeys, checkName, checkObject, checkPath } from './validate';
 
 const OWNER = 'BreakwaterModule';
 
@@ -115,7 +115,7 @@ export class BreakwaterState {
           'needs healthPath in forRootAsync() options (routes are registered before the factory runs)',
         );
       }
-      if (path !== undefined && normalizePath(path) !== healthPath) {
+      if (path !== undefined && checkPath(OWNER, 'health.path', path) !== healthPath) {
         throw new ConfigError(OWNER, 'health.path', path, `must match healthPath "${healthPath}"`);
       }
       this.health = new HealthRoutes<HttpRequestLike>({

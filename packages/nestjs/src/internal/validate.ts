@@ -31,6 +31,18 @@ export function checkName(owner: string, path: string, value: unknown): string {
   return value;
 }
 
+/** Throws unless `value` is a string; returns it as a normalised route path. */
+export function checkPath(owner: string, path: string, value: unknown): string {
+  if (typeof value !== 'string') throw new ConfigError(owner, path, value, 'must be a string');
+  return normalizePath(value);
+}
+
+/** Throws unless `value` is an array. */
+export function checkArray(owner: string, path: string, value: unknown): readonly unknown[] {
+  if (!Array.isArray(value)) throw new ConfigError(owner, path, value, 'must be an array');
+  return value;
+}
+
 /** Normalises a route path to `/a/b` (leading slash, no trailing slash). */
 export function normalizePath(path: string): string {
   const trimmed = path.replace(/^\/+|\/+$/g, '');
