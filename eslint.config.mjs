@@ -11,7 +11,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['jest.config.ts', 'packages/*/tsup.config.ts'],
+          allowDefaultProject: ['packages/*/tsup.config.ts'],
         },
         tsconfigRootDir: import.meta.dirname,
       },
