@@ -90,8 +90,8 @@ export class CircuitBreakerRegistry {
     for (const name of Object.keys(this.perName)) {
       const own = this.perName[name];
       checkObject(OWNER, `breakers.${name}`, own);
-      // A bad merged value is named where it comes from: the breaker's own options or the defaults.
-      const from = (path: string): string =>
+      // A bad merged value is named by where it was set: the breaker's own options or the defaults.
+      const origin = (path: string): string =>
         path.split('.')[0]! in own || !(path.split('.')[0]! in this.defaults)
           ? `breakers.${name}`
           : 'defaults';
@@ -99,7 +99,7 @@ export class CircuitBreakerRegistry {
         new CircuitBreaker(this.merge(name, undefined));
       } catch (error) {
         if (!isConfigError(error)) throw error;
-        nestedOption(OWNER, from(error.path), () => {
+        nestedOption(OWNER, origin(error.path), () => {
           throw error;
         });
       }
