@@ -38,7 +38,7 @@ export function rateLimitHeaders(
   windowMs: number,
   decision: RateLimitDecision,
   options: RateLimitHeaderOptions = {},
-  nowMs: number = Date.now(),
+  nowMs?: number,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   const resetSeconds = Math.max(0, Math.ceil(decision.resetMs / 1000));
@@ -51,7 +51,10 @@ export function rateLimitHeaders(
   if (options.legacy === true) {
     headers['x-ratelimit-limit'] = String(decision.limit);
     headers['x-ratelimit-remaining'] = String(decision.remaining);
-    headers['x-ratelimit-reset'] = String(Math.ceil((nowMs + decision.resetMs) / 1000));
+    // Only the legacy epoch-seconds header needs the wall clock.
+    headers['x-ratelimit-reset'] = String(
+      Math.ceil(((nowMs ?? Date.now()) + decision.resetMs) / 1000),
+    );
   }
   if (!decision.allowed) {
     headers['retry-after'] = String(retryAfterSeconds(decision.retryAfterMs));
