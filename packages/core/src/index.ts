@@ -18,14 +18,14 @@ export {
 export type { BreakwaterErrorCode } from './errors';
 
 // Time
-export { parseDuration } from './duration';
-export type { Duration, DurationUnit } from './duration';
-export { systemClock } from './clock';
-export type { Clock } from './clock';
-export type { Logger } from './logger';
+export { parseDuration } from './time/duration';
+export type { Duration, DurationUnit } from './time/duration';
+export { systemClock } from './time/clock';
+export type { Clock } from './time/clock';
+export type { Logger } from './internal/log';
 
 // Circuit breaker
-export { CircuitBreaker } from './circuit-breaker';
+export { CircuitBreaker } from './breaker/circuit-breaker';
 export type {
   BreakerPermit,
   CircuitBreakerEvents,
@@ -37,14 +37,14 @@ export type {
   HalfOpenOptions,
   OpenBackoffOptions,
   WindowOptions,
-} from './circuit-breaker';
-export { CircuitBreakerRegistry } from './circuit-breaker-registry';
+} from './breaker/circuit-breaker';
+export { CircuitBreakerRegistry } from './breaker/registry';
 export type {
   BreakerDefaults,
   CircuitBreakerRegistryEvents,
   CircuitBreakerRegistryOptions,
-} from './circuit-breaker-registry';
-export { MemoryBreakerStore } from './breaker-store';
+} from './breaker/registry';
+export { MemoryBreakerStore } from './breaker/breaker-store';
 export type {
   BreakerLink,
   BreakerScope,
@@ -55,26 +55,26 @@ export type {
   SharedBreakerSettings,
   SharedCircuitState,
   SharedCommand,
-} from './breaker-store';
+} from './breaker/breaker-store';
 
 // Policies
 export type { Policy } from './policy';
-export { exponential, constant } from './backoff';
-export type { Backoff, ExponentialBackoffOptions, Jitter } from './backoff';
-export { retry, RetryPolicy, defaultRetryOn } from './retry';
-export type { GiveUpEvent, GiveUpReason, RetryEvent, RetryOptions, RetryOutcome } from './retry';
-export { RetryBudget } from './retry-budget';
-export type { RetryBudgetOptions } from './retry-budget';
-export { timeout, TimeoutPolicy } from './timeout';
-export type { TimeoutOptions } from './timeout';
-export { bulkhead, BulkheadPolicy } from './bulkhead';
-export type { BulkheadOptions } from './bulkhead';
-export { fallback, FallbackPolicy } from './fallback';
-export type { FallbackOptions } from './fallback';
-export { pipeline, Pipeline } from './pipeline';
-export type { ExtraResult, ExtraResults, PolicyLike } from './pipeline';
-export { createFetch } from './fetch';
-export type { CreateFetchOptions, FetchFunction } from './fetch';
+export { exponential, constant } from './policies/backoff';
+export type { Backoff, ExponentialBackoffOptions, Jitter } from './policies/backoff';
+export { retry, RetryPolicy, defaultRetryOn } from './policies/retry';
+export type { GiveUpEvent, GiveUpReason, RetryEvent, RetryOptions, RetryOutcome } from './policies/retry';
+export { RetryBudget } from './policies/retry-budget';
+export type { RetryBudgetOptions } from './policies/retry-budget';
+export { timeout, TimeoutPolicy } from './policies/timeout';
+export type { TimeoutOptions } from './policies/timeout';
+export { bulkhead, BulkheadPolicy } from './policies/bulkhead';
+export type { BulkheadOptions } from './policies/bulkhead';
+export { fallback, FallbackPolicy } from './policies/fallback';
+export type { FallbackOptions } from './policies/fallback';
+export { pipeline, Pipeline } from './policies/pipeline';
+export type { ExtraResult, ExtraResults, PolicyLike } from './policies/pipeline';
+export { createFetch } from './fetch/create-fetch';
+export type { CreateFetchOptions, FetchFunction } from './fetch/create-fetch';
 
 // Rate limiting
 export type {
@@ -82,24 +82,24 @@ export type {
   RateLimitRule,
   RateLimitDecision,
   RateLimitStore,
-} from './rate-limit-store';
-export { parseRate } from './rate';
-export type { ParsedRate, Rate, RateSpec, RateString } from './rate';
-export { RateLimiter } from './rate-limiter';
+} from './rate-limit/rate-limit-store';
+export { parseRate } from './rate-limit/rate';
+export type { ParsedRate, Rate, RateSpec, RateString } from './rate-limit/rate';
+export { RateLimiter } from './rate-limit/rate-limiter';
 export type {
   RateLimiterEvents,
   RateLimiterHealth,
   RateLimiterOptions,
   StoreFailurePolicy,
-} from './rate-limiter';
-export { MemoryRateLimitStore } from './memory-rate-limit-store';
-export type { MemoryRateLimitStoreOptions } from './memory-rate-limit-store';
-export { FailoverRateLimitStore } from './failover-rate-limit-store';
+} from './rate-limit/rate-limiter';
+export { MemoryRateLimitStore } from './rate-limit/memory-rate-limit-store';
+export type { MemoryRateLimitStoreOptions } from './rate-limit/memory-rate-limit-store';
+export { FailoverRateLimitStore } from './rate-limit/failover-rate-limit-store';
 export type {
   FailoverMemberHealth,
   FailoverRateLimitStoreOptions,
   StoreBreakerOptions,
-} from './failover-rate-limit-store';
+} from './rate-limit/failover-rate-limit-store';
 
 // HTTP: what every adapter writes (status codes, problem+json, headers, health, dashboard)
 export {

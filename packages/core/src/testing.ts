@@ -4,7 +4,7 @@ import type {
   RateLimitDecision,
   RateLimitRule,
   RateLimitStore,
-} from './rate-limit-store';
+} from './rate-limit/rate-limit-store';
 
 /** One case of the rate-limit store conformance suite: `run` throws an Error on failure. */
 export interface RateLimitStoreConformanceCase {

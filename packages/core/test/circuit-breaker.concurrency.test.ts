@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { CircuitBreaker } from '../src/circuit-breaker';
+import { CircuitBreaker } from '../src/breaker/circuit-breaker';
 import { isCircuitOpenError } from '../src/errors';
 
 /*

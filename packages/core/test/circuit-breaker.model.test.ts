@@ -6,7 +6,7 @@ import {
   type BreakerPermit,
   type CircuitBreakerOptions,
   type CircuitState,
-} from '../src/circuit-breaker';
+} from '../src/breaker/circuit-breaker';
 
 /*
  * Model-based test of the circuit breaker: random sequences of calls, settlements, clock moves and

@@ -7,7 +7,7 @@ import {
   applyRateLimit,
   createRateState,
   type RateState,
-} from '../../core/src/internal/rate-algorithms';
+} from '../../core/src/rate-limit/algorithms';
 import { ALGORITHM_CODE, RATE_LIMIT_SCRIPT } from '../src/internal/rate-limit-script';
 import { redisUrl, skipReason } from './helpers';
 

@@ -1,6 +1,6 @@
-import type { CircuitBreakerRegistry } from '../circuit-breaker-registry';
-import type { CircuitBreakerSnapshot, CircuitState } from '../circuit-breaker';
-import type { RateLimiterHealth } from '../rate-limiter';
+import type { CircuitBreakerRegistry } from '../breaker/registry';
+import type { CircuitBreakerSnapshot, CircuitState } from '../breaker/circuit-breaker';
+import type { RateLimiterHealth } from '../rate-limit/rate-limiter';
 
 /** Health status in the `application/health+json` vocabulary. */
 export type HealthStatus = 'pass' | 'warn' | 'fail';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { CircuitBreakerRegistry } from '../circuit-breaker-registry';
-import type { RateLimiterHealth } from '../rate-limiter';
+import { CircuitBreakerRegistry } from '../breaker/registry';
+import type { RateLimiterHealth } from '../rate-limit/rate-limiter';
 import { HealthRoutes, type HealthRoutesOptions, type SseStream } from './health-routes';
 import type { HttpResponse } from './http-response';
 

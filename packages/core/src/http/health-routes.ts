@@ -1,7 +1,7 @@
-import { durationOption, type Duration } from '../duration';
+import { durationOption, type Duration } from '../time/duration';
 import { checkKnownKeys, checkObject, functionOption, integerOption } from '../internal/validate';
 import { ConfigError } from '../errors';
-import { CircuitBreakerRegistry } from '../circuit-breaker-registry';
+import { CircuitBreakerRegistry } from '../breaker/registry';
 import { dashboardPage } from './dashboard-page';
 import { healthReport, isReady, type HealthSources } from './health-report';
 import { jsonResponse, problemResponse, type HttpResponse } from './http-response';

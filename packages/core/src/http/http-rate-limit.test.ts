@@ -1,6 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { isConfigError } from '../errors';
-import { RateLimiter } from '../rate-limiter';
+import { RateLimiter } from '../rate-limit/rate-limiter';
 import { HttpRateLimit } from './http-rate-limit';
 
 const clock = { now: () => 1_000_000 };

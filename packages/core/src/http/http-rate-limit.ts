@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors';
 import { checkObject, checkKnownKeys, functionOption } from '../internal/validate';
-import { RateLimiter, type RateLimiterOptions } from '../rate-limiter';
+import { RateLimiter, type RateLimiterOptions } from '../rate-limit/rate-limiter';
 import { rateLimitedResponse, type HttpResponse } from './http-response';
 import { rateLimitHeaders, type RateLimitHeaderOptions } from './rate-limit-headers';
 

@@ -1,4 +1,4 @@
-import type { RateLimitDecision } from '../rate-limit-store';
+import type { RateLimitDecision } from '../rate-limit/rate-limit-store';
 import { retryAfterSeconds } from './http-response';
 
 /** Which rate-limit headers to send. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { CircuitBreaker } from '../circuit-breaker';
-import { CircuitBreakerRegistry } from '../circuit-breaker-registry';
+import { CircuitBreaker } from '../breaker/circuit-breaker';
+import { CircuitBreakerRegistry } from '../breaker/registry';
 import { isConfigError } from '../errors';
 import type { HttpResponse } from './http-response';
 import { RouteBreakers } from './route-breakers';

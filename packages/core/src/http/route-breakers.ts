@@ -1,5 +1,5 @@
-import { CircuitBreaker, type BreakerPermit } from '../circuit-breaker';
-import { CircuitBreakerRegistry, type BreakerDefaults } from '../circuit-breaker-registry';
+import { CircuitBreaker, type BreakerPermit } from '../breaker/circuit-breaker';
+import { CircuitBreakerRegistry, type BreakerDefaults } from '../breaker/registry';
 import { ConfigError, isRegistryFullError } from '../errors';
 import { functionOption, integerOption, stringOption } from '../internal/validate';
 import { circuitOpenResponse, type HttpResponse } from './http-response';
