@@ -62,7 +62,13 @@ export type { Policy } from './policy';
 export { exponential, constant } from './policies/backoff';
 export type { Backoff, ExponentialBackoffOptions, Jitter } from './policies/backoff';
 export { retry, RetryPolicy, defaultRetryOn } from './policies/retry';
-export type { GiveUpEvent, GiveUpReason, RetryEvent, RetryOptions, RetryOutcome } from './policies/retry';
+export type {
+  GiveUpEvent,
+  GiveUpReason,
+  RetryEvent,
+  RetryOptions,
+  RetryOutcome,
+} from './policies/retry';
 export { RetryBudget } from './policies/retry-budget';
 export type { RetryBudgetOptions } from './policies/retry-budget';
 export { timeout, TimeoutPolicy } from './policies/timeout';

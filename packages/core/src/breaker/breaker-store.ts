@@ -1,4 +1,5 @@
-import type { CircuitState } from './circuit-breaker';
+import type { CircuitState } from './circuit-state';
+import type { ResolvedBreakerOptions, SHARED_SETTING_KEYS } from './options';
 
 /**
  * Where a breaker decides: `'shared'` follows the circuit every process shares through the store;
@@ -38,31 +39,17 @@ export interface SharedBreaker {
   follow(state: SharedCircuitState): void;
 }
 
-/** A breaker's resolved options, as numbers (0 means "off" where a rule can be off). */
-export interface SharedBreakerSettings {
-  /** Consecutive failures that open the circuit; 0 when the rule is off. */
-  readonly failureThreshold: number;
-  /** Failure-rate percentage that opens the circuit; 0 when off. */
-  readonly failureRateThreshold: number;
-  /** Slow-call-rate percentage that opens the circuit; 0 when off. */
-  readonly slowCallRateThreshold: number;
-  readonly minimumCalls: number;
-  readonly window:
-    | { readonly type: 'count'; readonly size: number }
-    | { readonly type: 'time'; readonly durationMs: number; readonly buckets: number };
-  readonly openDurationMs: number;
-  /** 1 when backoff is off. */
-  readonly backoffMultiplier: number;
-  readonly backoffMaxMs: number;
-  /** 0: the level returns to zero as soon as the circuit closes. */
-  readonly backoffResetAfterMs: number;
-  /** The highest backoff level (the one whose open time reaches `backoffMaxMs`). */
-  readonly maxBackoffLevel: number;
-  readonly halfOpenMaxConcurrent: number;
-  readonly halfOpenSuccessThreshold: number;
-  /** 0 when off. */
-  readonly halfOpenMaxWaitMs: number;
-}
+/**
+ * The part of a breaker's resolved options a shared store decides with, as numbers (0 means
+ * "off" where a rule can be off): `failureThreshold`, `failureRateThreshold`,
+ * `slowCallRateThreshold`, `minimumCalls`, `window`, `openDurationMs`, `backoffMultiplier` (1 when
+ * backoff is off), `backoffMaxMs`, `backoffResetAfterMs` (0: the level returns to zero as soon as
+ * the circuit closes), `maxBackoffLevel`, `halfOpenMaxConcurrent`, `halfOpenSuccessThreshold`,
+ * `halfOpenMaxWaitMs` (0 when off).
+ */
+export type SharedBreakerSettings = Readonly<
+  Pick<ResolvedBreakerOptions, (typeof SHARED_SETTING_KEYS)[number]>
+>;
 
 /**
  * The shared circuit at one moment. Times are relative (milliseconds ago or from now), so hosts

@@ -3,7 +3,8 @@ type Stored = Listener<never> | Listener<never>[];
 
 /**
  * Listener storage for an event map: nothing is allocated until someone listens, a single
- * listener is stored bare, and a listener that throws never breaks the caller.
+ * listener is stored bare, and a listener that throws, or returns a promise that rejects, never
+ * breaks the caller: the error goes to `onListenerError`.
  */
 export class Listeners<Events extends object> {
   private readonly byEvent: Partial<Record<keyof Events, Stored>> = {};
@@ -42,14 +43,17 @@ export class Listeners<Events extends object> {
     listener: Listener<Events[K]>,
     payload: Events[K],
   ): void {
+    let returned: unknown;
     try {
-      listener(payload);
+      returned = listener(payload);
     } catch (error) {
-      try {
-        this.onListenerError?.(error, String(event));
-      } catch {
-        // A failing error hook must not break the call either.
-      }
+      reportHookError(this.onListenerError, error, String(event));
+      return;
+    }
+    if (isThenable(returned)) {
+      returned.then(undefined, (error: unknown) =>
+        reportHookError(this.onListenerError, error, String(event)),
+      );
     }
   }
 
@@ -65,3 +69,32 @@ export class Listeners<Events extends object> {
     }
   }
 }
+
+/**
+ * Hands a hook's error to `onError`; an `onError` that throws or rejects is ignored, so a hook
+ * error never reaches the caller and never becomes an unhandled rejection.
+ */
+export function reportHookError(
+  onError: ((error: unknown, hook: string) => unknown) | undefined,
+  error: unknown,
+  hook: string,
+): void {
+  if (onError === undefined) return;
+  try {
+    const returned = onError(error, hook);
+    if (isThenable(returned)) returned.then(undefined, ignore);
+  } catch {
+    // A failing error hook must not break the call either.
+  }
+}
+
+/** Whether `value` has a `then` method (a promise or a promise-like). */
+export function isThenable<T = unknown>(value: unknown): value is PromiseLike<T> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function ignore(): void {}

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors';
+import { isThenable } from './listeners';
 
 /**
  * Where Breakwater writes its one-line logs: `console`, a pino or winston logger, or anything with
@@ -25,14 +26,20 @@ export function loggerOption(owner: string, value: unknown): Logger {
   return value as Logger;
 }
 
-/** Calls a logger method; a logger that throws never breaks the caller. @internal */
+/**
+ * Calls a logger method; a logger that throws, or returns a promise that rejects, never breaks
+ * the caller. @internal
+ */
 export function log(logger: Logger, level: keyof Logger, message: string): void {
   try {
-    logger[level](message);
+    const returned: unknown = logger[level](message);
+    if (isThenable(returned)) returned.then(undefined, ignore);
   } catch {
     // Logging is best effort.
   }
 }
+
+function ignore(): void {}
 
 /** A short, safe description of an error for a log line (no stack). @internal */
 export function describeError(error: unknown): string {

@@ -3,6 +3,7 @@ import { TimeoutError } from '../errors';
 import { neverAbortedSignal } from '../internal/never-aborted';
 import { checkKnownKeys, checkObject } from '../internal/validate';
 import type { Policy } from '../policy';
+import { isThenable } from '../internal/listeners';
 
 /** Options of {@link timeout}. */
 export interface TimeoutOptions {
@@ -46,40 +47,29 @@ export class TimeoutPolicy implements Policy {
    * @throws the caller's signal's reason when it aborts first
    */
   execute<T>(fn: (signal: AbortSignal) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-    if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason as Error);
-    const call = new TimeoutCall<T>(
+    return new TimeoutCall<T>(
       this.timeoutMs,
       signal === undefined || signal === neverAbortedSignal ? undefined : signal,
-    );
-    const promise = new Promise<T>((resolve, reject) => {
-      call.resolve = resolve;
-      call.reject = reject;
-    });
-    call.start();
-    let value: PromiseLike<T> | T;
-    try {
-      value = fn(call.controller.signal);
-    } catch (error) {
-      call.fail(error);
-      return promise;
-    }
-    if (isThenable(value)) {
-      value.then(
-        (result) => call.succeed(result),
-        (error: unknown) => call.fail(error),
-      );
-    } else {
-      call.succeed(value);
-    }
-    return promise;
+    ).run(fn);
   }
 }
 
-/** The state of one running call; it is also the abort listener on the caller's signal. */
-class TimeoutCall<T> {
-  readonly controller = new AbortController();
-  resolve: (value: T) => void = noop;
-  reject: (error: unknown) => void = noop;
+/**
+ * One call with a time limit: the one timeout mechanism of Breakwater (the `timeout()` policy,
+ * a breaker's `timeoutMs`, the rate-limit store guard). `run(fn)` gives `fn` the call's own
+ * AbortSignal and settles with the first of: `fn`'s result, the time limit (a
+ * {@link TimeoutError}, also the signal's reason), or the parent signal's abort (its reason).
+ * A result that arrives later is observed and dropped, so it never becomes an unhandled
+ * rejection. The call is also the abort listener on the parent signal, so it allocates no
+ * closure.
+ * @internal
+ */
+export class TimeoutCall<T> {
+  private controller: AbortController | undefined = undefined;
+  /** Whether the time limit passed before `fn` settled. */
+  timedOut = false;
+  private resolve: (value: T) => void = noop;
+  private reject: (error: unknown) => void = noop;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private settled = false;
 
@@ -88,18 +78,58 @@ class TimeoutCall<T> {
     private readonly parent: AbortSignal | undefined,
   ) {}
 
-  start(): void {
-    this.timer = setTimeout(onTimer, this.timeoutMs, this);
-    if (this.parent !== undefined) this.parent.addEventListener('abort', this);
+  /** Runs `fn` with the time limit; an already aborted parent rejects without calling `fn`. */
+  run(fn: (signal: AbortSignal) => PromiseLike<T> | T): Promise<T> {
+    const parent = this.parent;
+    if (parent !== undefined && parent.aborted) return Promise.reject(parent.reason);
+    const controller = (this.controller = new AbortController());
+    const promise = this.start();
+    let value: PromiseLike<T> | T;
+    try {
+      value = fn(controller.signal);
+    } catch (error) {
+      this.fail(error);
+      return promise;
+    }
+    this.follow(value);
+    return promise;
   }
 
-  succeed(value: T): void {
+  /** Waits for `pending` with the time limit (no signal: for work that cannot be aborted). */
+  race(pending: PromiseLike<T> | T): Promise<T> {
+    const promise = this.start();
+    this.follow(pending);
+    return promise;
+  }
+
+  private start(): Promise<T> {
+    const promise = new Promise<T>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.timer = setTimeout(onTimer, this.timeoutMs, this);
+    if (this.parent !== undefined) this.parent.addEventListener('abort', this);
+    return promise;
+  }
+
+  private follow(value: PromiseLike<T> | T): void {
+    if (isThenable<T>(value)) {
+      value.then(
+        (result) => this.succeed(result),
+        (error: unknown) => this.fail(error),
+      );
+    } else {
+      this.succeed(value);
+    }
+  }
+
+  private succeed(value: T): void {
     if (this.settled) return;
     this.release();
     this.resolve(value);
   }
 
-  fail(error: unknown): void {
+  private fail(error: unknown): void {
     if (this.settled) return;
     this.release();
     this.reject(error);
@@ -109,18 +139,19 @@ class TimeoutCall<T> {
   expire(): void {
     if (this.settled) return;
     this.timer = undefined;
+    this.timedOut = true;
     this.release();
     const error = new TimeoutError(this.timeoutMs);
-    this.controller.abort(error);
+    this.controller?.abort(error);
     this.reject(error);
   }
 
-  /** The caller's signal aborted. */
+  /** The parent signal aborted. */
   handleEvent(): void {
     if (this.settled) return;
     this.release();
     const reason: unknown = this.parent!.reason;
-    this.controller.abort(reason);
+    this.controller?.abort(reason);
     this.reject(reason);
   }
 
@@ -136,14 +167,6 @@ function onTimer(call: { expire(): void }): void {
 }
 
 function noop(): void {}
-
-function isThenable<T>(value: PromiseLike<T> | T): value is PromiseLike<T> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
 
 /**
  * Creates a {@link TimeoutPolicy}.

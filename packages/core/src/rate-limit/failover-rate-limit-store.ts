@@ -6,7 +6,8 @@ import {
 } from '../breaker/circuit-breaker';
 import { systemClock, type Clock } from '../time/clock';
 import { durationOption, type Duration } from '../time/duration';
-import { CircuitOpenError, ConfigError, TimeoutError, isConfigError } from '../errors';
+import { CircuitOpenError, ConfigError, isConfigError } from '../errors';
+import { TimeoutCall } from '../policies/timeout';
 import { checkClock, checkKnownKeys, checkObject, stringOption } from '../internal/validate';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-store';
 
@@ -146,44 +147,31 @@ function isDecision(value: unknown): value is RateLimitDecision {
   );
 }
 
-function settleWithin<T>(
+/**
+ * Settles `permit` with the store call's outcome within `timeoutMs`: success when the store
+ * answers in time (with a decision, when one is expected), failure on an error, a malformed
+ * reply or the time limit. A reply after the time limit is dropped.
+ */
+async function settleWithin<T>(
   pending: PromiseLike<T>,
   permit: BreakerPermit,
   timeoutMs: number,
   expectDecision: boolean,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      const error = new TimeoutError(timeoutMs);
-      permit.failure(error);
-      reject(error);
-    }, timeoutMs);
-    Promise.resolve(pending).then(
-      (value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (expectDecision && !isDecision(value)) {
-          const error = new TypeError('The rate-limit store did not return a decision');
-          permit.failure(error);
-          reject(error);
-          return;
-        }
-        permit.success();
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        permit.failure(error);
-        reject(error);
-      },
-    );
-  });
+  let value: T;
+  try {
+    value = await new TimeoutCall<T>(timeoutMs, undefined).race(pending);
+  } catch (error) {
+    permit.failure(error);
+    throw error;
+  }
+  if (expectDecision && !isDecision(value)) {
+    const error = new TypeError('The rate-limit store did not return a decision');
+    permit.failure(error);
+    throw error;
+  }
+  permit.success();
+  return value;
 }
 
 const OWNER = 'FailoverRateLimitStore';

@@ -1,0 +1,113 @@
+import { CALL, CountWindow, FAILURE, SLOW, TimeWindow, type OutcomeWindow } from './outcome-window';
+import type { ResolvedBreakerOptions } from './options';
+
+/**
+ * One rule that can open a closed circuit. `record` sees each outcome of a call admitted while
+ * closed (flags of `outcome-window.ts`) and returns why the circuit should open, or undefined.
+ */
+export interface TripRule {
+  record(flags: number, now: number): string | undefined;
+  clear(): void;
+}
+
+/** Opens after `threshold` failures in a row. */
+export class ConsecutiveFailures implements TripRule {
+  count = 0;
+
+  constructor(private readonly threshold: number) {}
+
+  record(flags: number): string | undefined {
+    if ((flags & FAILURE) === 0) {
+      this.count = 0;
+      return undefined;
+    }
+    return ++this.count >= this.threshold ? `${this.count} consecutive failures` : undefined;
+  }
+
+  clear(): void {
+    this.count = 0;
+  }
+}
+
+/**
+ * Opens when the share of calls carrying `flag` (FAILURE or SLOW) in the window reaches
+ * `thresholdPercent`, once the window holds `minimumCalls`. A success can open the circuit too:
+ * it may be the call that reaches `minimumCalls`.
+ */
+export class OutcomeRate {
+  constructor(
+    private readonly label: string,
+    private readonly flag: number,
+    private readonly thresholdPercent: number,
+    private readonly minimumCalls: number,
+  ) {}
+
+  check(window: OutcomeWindow): string | undefined {
+    const calls = window.calls;
+    if (calls < this.minimumCalls) return undefined;
+    const matching = this.flag === FAILURE ? window.failures : window.slowCalls;
+    if (matching * 100 < this.thresholdPercent * calls) return undefined;
+    return `${this.label} ${formatPercent((matching * 100) / calls)} >= ${this.thresholdPercent}% over ${calls} calls`;
+  }
+}
+
+/**
+ * The failure-rate and slow-call-rate rules over the window they own. The window is recorded
+ * even when no rate rule is set, because snapshots report its counts.
+ */
+export class WindowRates implements TripRule {
+  readonly window: OutcomeWindow;
+  private readonly timed: boolean;
+  private readonly failureRate: OutcomeRate | undefined;
+  private readonly slowRate: OutcomeRate | undefined;
+
+  constructor(options: ResolvedBreakerOptions) {
+    const spec = options.window;
+    this.window =
+      spec.type === 'count'
+        ? new CountWindow(spec.size)
+        : new TimeWindow(spec.durationMs, spec.buckets);
+    this.timed = spec.type === 'time';
+    this.failureRate =
+      options.failureRateThreshold > 0
+        ? new OutcomeRate(
+            'failure rate',
+            FAILURE,
+            options.failureRateThreshold,
+            options.minimumCalls,
+          )
+        : undefined;
+    this.slowRate =
+      options.slowCallRateThreshold > 0
+        ? new OutcomeRate(
+            'slow-call rate',
+            SLOW,
+            options.slowCallRateThreshold,
+            options.minimumCalls,
+          )
+        : undefined;
+  }
+
+  /** Whether recording needs the time (a time window). */
+  get needsTime(): boolean {
+    return this.timed;
+  }
+
+  record(flags: number, now: number): string | undefined {
+    this.window.record(flags | CALL, now);
+    if (this.failureRate !== undefined) {
+      const reason = this.failureRate.check(this.window);
+      if (reason !== undefined) return reason;
+    }
+    return this.slowRate?.check(this.window);
+  }
+
+  clear(): void {
+    this.window.clear();
+  }
+}
+
+/** A percentage with at most one decimal, for reasons: `66.7%`. */
+export function formatPercent(value: number): string {
+  return `${Math.round(value * 10) / 10}%`;
+}
