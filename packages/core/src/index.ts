@@ -81,6 +81,7 @@ export { pipeline, Pipeline } from './policies/pipeline';
 export type { ExtraResult, ExtraResults, PolicyLike } from './policies/pipeline';
 export { createFetch } from './fetch/create-fetch';
 export type { CreateFetchOptions, FetchFunction } from './fetch/create-fetch';
+export { parseRetryAfter } from './fetch/retry-after';
 
 // Rate limiting
 export type {

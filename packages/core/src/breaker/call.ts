@@ -49,7 +49,8 @@ export class BreakerCalls implements PermitHost {
     this.machine = new CircuitStateMachine(o, (from, to, reason) =>
       this.transitioned(from, to, reason),
     );
-    this.timed = o.slowCallDurationMs > 0;
+    this.timed = false;
+    this.updateTimed();
     const logger = o.logger;
     const name = o.name;
     this.onHookError =
@@ -79,6 +80,37 @@ export class BreakerCalls implements PermitHost {
       return undefined;
     }
     return new Permit(this, ticket, this.timed ? this.o.clock.now() : NaN);
+  }
+
+  /**
+   * Whether a closed call may take {@link BreakerCalls.runClosed}: no time limit, no clock read
+   * (no slow-call rule, no duration listener), no result predicate, no shared store.
+   */
+  get plain(): boolean {
+    return this.plainCalls;
+  }
+  private plainCalls = false;
+
+  /**
+   * The closed fast path of `execute()`: the call runs with the caller's signal and a success is
+   * counted inline. Anything else (a failure, a transition meanwhile) takes the full path.
+   */
+  async runClosed(fn: CallFn, signal: AbortSignal | undefined, ticket: Ticket): Promise<unknown> {
+    let result: unknown;
+    try {
+      if (signal !== undefined && signal.aborted) throw signal.reason;
+      result = await (fn as (signal: AbortSignal) => unknown)(signal ?? neverAbortedSignal);
+    } catch (error) {
+      return this.failed(error, ticket, NaN, signal, undefined, false);
+    }
+    const machine = this.machine;
+    if (ticket === machine.generation && machine.current === 'closed') {
+      this.successes++;
+      machine.recordSuccess();
+    } else {
+      this.settle(ticket, SUCCESS, NaN, undefined);
+    }
+    return result;
   }
 
   async run(
@@ -295,11 +327,17 @@ export class BreakerCalls implements PermitHost {
     };
   }
 
-  private updateTimed(): void {
+  /** Recomputes `timed` and `plain` (after listeners or the shared scope change). */
+  updateTimed(): void {
     const l = this.listeners;
     this.timed =
       this.o.slowCallDurationMs > 0 ||
       (l !== undefined && (l.has('success') || l.has('failure') || l.has('slowCall')));
+    this.plainCalls =
+      !this.timed &&
+      this.o.timeoutMs === 0 &&
+      this.o.isResultFailure === undefined &&
+      this.shared === undefined;
   }
 
   private transitioned(from: CircuitState, to: CircuitState, reason: string): void {

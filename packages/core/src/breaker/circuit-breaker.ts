@@ -80,7 +80,10 @@ export class CircuitBreaker implements Policy {
         settings: sharedSettings(o),
         follow: (state) => machine.follow(state),
       });
-      if (link !== undefined) calls.shared = new SharedScope(link);
+      if (link !== undefined) {
+        calls.shared = new SharedScope(link);
+        calls.updateTimed();
+      }
     }
   }
 

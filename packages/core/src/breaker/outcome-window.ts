@@ -44,6 +44,20 @@ export class CountWindow implements OutcomeWindow {
     this.position = position + 1 === this.size ? 0 : position + 1;
   }
 
+  /** Adds `n` outcomes with the same flags (what `n` calls to `record` would do). */
+  recordRepeated(flags: number, n: number): void {
+    if (n < this.size) {
+      for (let i = 0; i < n; i++) this.record(flags);
+      return;
+    }
+    const ring = (this.ring ??= new Uint8Array(this.size));
+    ring.fill(flags);
+    this.position = 0;
+    this.calls = this.size;
+    this.failures = (flags & FAILURE) !== 0 ? this.size : 0;
+    this.slowCalls = (flags & SLOW) !== 0 ? this.size : 0;
+  }
+
   refresh(): void {}
 
   clear(): void {

@@ -154,6 +154,14 @@ export class CircuitStateMachine {
     return consecutive ?? rate;
   }
 
+  /** A success of a closed call of this generation: no rule can trip on it but a rate rule. */
+  recordSuccess(): void {
+    this.consecutive.count = 0;
+    const rates = this.rates;
+    const reason = rates.recordSuccess(rates.needsTime ? this.o.clock.now() : 0);
+    if (reason !== undefined) this.trip(reason);
+  }
+
   /** Opens a closed circuit; the backoff level grows when it had not stayed closed long enough. */
   trip(reason: string): void {
     const now = this.o.clock.now();

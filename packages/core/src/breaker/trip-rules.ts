@@ -56,14 +56,20 @@ export class OutcomeRate {
  * even when no rate rule is set, because snapshots report its counts.
  */
 export class WindowRates implements TripRule {
-  readonly window: OutcomeWindow;
+  private readonly outcomes: OutcomeWindow;
   private readonly timed: boolean;
+  /**
+   * Successes not yet written to a count window that no rule reads on the call path (no rate
+   * rule): they are written, in order, before the next outcome or read.
+   */
+  private pending = 0;
+  private readonly deferSuccesses: boolean;
   private readonly failureRate: OutcomeRate | undefined;
   private readonly slowRate: OutcomeRate | undefined;
 
   constructor(options: ResolvedBreakerOptions) {
     const spec = options.window;
-    this.window =
+    this.outcomes =
       spec.type === 'count'
         ? new CountWindow(spec.size)
         : new TimeWindow(spec.durationMs, spec.buckets);
@@ -86,6 +92,8 @@ export class WindowRates implements TripRule {
             options.minimumCalls,
           )
         : undefined;
+    this.deferSuccesses =
+      spec.type === 'count' && this.failureRate === undefined && this.slowRate === undefined;
   }
 
   /** Whether recording needs the time (a time window). */
@@ -93,17 +101,40 @@ export class WindowRates implements TripRule {
     return this.timed;
   }
 
+  /** The window, with every outcome recorded so far. */
+  get window(): OutcomeWindow {
+    if (this.pending > 0) this.flush();
+    return this.outcomes;
+  }
+
   record(flags: number, now: number): string | undefined {
-    this.window.record(flags | CALL, now);
+    if (this.pending > 0) this.flush();
+    const window = this.outcomes;
+    window.record(flags | CALL, now);
     if (this.failureRate !== undefined) {
-      const reason = this.failureRate.check(this.window);
+      const reason = this.failureRate.check(window);
       if (reason !== undefined) return reason;
     }
-    return this.slowRate?.check(this.window);
+    return this.slowRate?.check(window);
+  }
+
+  /** A plain success (neither failed nor slow). */
+  recordSuccess(now: number): string | undefined {
+    if (this.deferSuccesses) {
+      this.pending++;
+      return undefined;
+    }
+    return this.record(0, now);
   }
 
   clear(): void {
-    this.window.clear();
+    this.pending = 0;
+    this.outcomes.clear();
+  }
+
+  private flush(): void {
+    (this.outcomes as CountWindow).recordRepeated(CALL, this.pending);
+    this.pending = 0;
   }
 }
 

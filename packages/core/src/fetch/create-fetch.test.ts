@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { constant } from '../policies/backoff';
 import { CircuitBreakerRegistry } from '../breaker/registry';
 import { isCircuitOpenError, isConfigError, isTimeoutError } from '../errors';
-import { createFetch, type FetchFunction, parseRetryAfter } from './create-fetch';
+import { createFetch, type FetchFunction } from './create-fetch';
 import type { RetryEvent } from '../policies/retry';
 
 class FakeClock {
@@ -170,6 +170,40 @@ describe('createFetch', () => {
     const fetch = createFetch({ registry, fetch: stub.fetch });
     for (let i = 0; i < 4; i++) await fetch('https://api.example.com/');
     expect(registry.get('https://api.example.com').state).toBe('closed');
+  });
+
+  it('answers an absurd Retry-After without rejecting: ignored with a warning, or clamped to maxOpenMs', async () => {
+    const { registry } = setup({ threshold: 100 });
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (m: string) => warnings.push(m), error: () => {} };
+    const stub = stubFetch(
+      status(429, { 'Retry-After': '9'.repeat(400) }),
+      status(503, { 'Retry-After': '99999999999' }),
+    );
+    const fetch = createFetch({ registry, fetch: stub.fetch, logger });
+    expect((await fetch('https://api.example.com/')).status).toBe(429);
+    const breaker = registry.get('https://api.example.com');
+    expect(breaker.state).toBe('closed');
+    expect(warnings).toEqual([expect.stringContaining('ignored an invalid Retry-After')]);
+    expect((await fetch('https://api.example.com/')).status).toBe(503);
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryAfterMs).toBe(24 * 3_600_000);
+  });
+
+  it('counts a response as a failure when isFailure throws, and still returns it', async () => {
+    const { registry } = setup({ threshold: 2 });
+    const errors: string[] = [];
+    const logger = { info: () => {}, warn: () => {}, error: (m: string) => errors.push(m) };
+    const fetch = createFetch({
+      registry,
+      logger,
+      fetch: stubFetch(ok()).fetch,
+      isFailure: (r) => (r as unknown as { missing: { status: number } }).missing.status > 499,
+    });
+    expect((await fetch('https://api.example.com/')).status).toBe(200);
+    expect((await fetch('https://api.example.com/')).status).toBe(200);
+    expect(registry.get('https://api.example.com').state).toBe('open');
+    expect(errors[0]).toMatch(/isFailure threw: TypeError/);
   });
 
   it('retries idempotent requests and cancels the body of each retried failure', async () => {
@@ -388,25 +422,5 @@ describe('createFetch', () => {
     expect(path(() => createFetch({ retry: 3 as never }))).toBe('retry');
     expect(path(() => createFetch({ retry: { maxAttempts: 0 } }))).toBe('retry.maxAttempts');
     expect(path(() => createFetch({ timeout: 5 } as never))).toBe('timeout');
-  });
-});
-
-describe('parseRetryAfter', () => {
-  const now = Date.UTC(2030, 0, 1);
-  it('reads delay-seconds and HTTP dates', () => {
-    expect(parseRetryAfter('120', now)).toBe(120_000);
-    expect(parseRetryAfter(' 0 ', now)).toBe(0);
-    expect(parseRetryAfter(new Date(now + 5_000).toUTCString(), now)).toBe(5_000);
-    expect(parseRetryAfter(new Date(now - 5_000).toUTCString(), now)).toBe(0);
-  });
-
-  it('returns undefined for a missing or malformed value', () => {
-    expect(parseRetryAfter(null, now)).toBeUndefined();
-    expect(parseRetryAfter('-5', now)).toBeUndefined();
-    expect(parseRetryAfter('1.5', now)).toBeUndefined();
-    expect(parseRetryAfter('later', now)).toBeUndefined();
-    expect(parseRetryAfter('2030-01-01', now)).toBeUndefined();
-    expect(parseRetryAfter('Tuesday, 01-Jan-30 00:00:10 GMT', now)).toBe(10_000);
-    expect(parseRetryAfter('Tue Jan  1 00:00:10 2030', now)).toBe(10_000);
   });
 });

@@ -2,7 +2,9 @@ import { CircuitBreakerRegistry } from '../breaker/registry';
 import type { CircuitBreaker } from '../breaker/circuit-breaker';
 import { durationOption, type Duration } from '../time/duration';
 import { CircuitOpenError, ConfigError } from '../errors';
+import { describeError, log, loggerOption, type Logger } from '../internal/log';
 import { neverAbortedSignal } from '../internal/never-aborted';
+import { parseRetryAfter } from './retry-after';
 import { checkKnownKeys, checkObject, functionOption, nestedOption } from '../internal/validate';
 import {
   type RetryEvent,
@@ -41,6 +43,11 @@ export interface CreateFetchOptions {
   retryNonIdempotent?: boolean;
   /** The fetch to protect. @defaultValue `globalThis.fetch` */
   fetch?: FetchFunction;
+  /**
+   * Where warnings go: an upstream `Retry-After` that was ignored, an `isFailure` that threw.
+   * `console` or a pino-shaped logger. @defaultValue silent
+   */
+  logger?: Logger;
 }
 
 const OWNER = 'createFetch';
@@ -51,11 +58,9 @@ const KNOWN = [
   'isFailure',
   'retryNonIdempotent',
   'fetch',
-] as const;
+  'logger',
+] as const satisfies readonly (keyof CreateFetchOptions)[];
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-const DELTA_SECONDS = /^\d+$/;
-/** The three HTTP-date forms all start with a day name and carry a time of day. */
-const HTTP_DATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? .*\d{2}:\d{2}:\d{2}/;
 
 const defaultIsFailure = (response: Response): boolean =>
   response.status >= 500 || response.status === 429;
@@ -98,6 +103,7 @@ export function createFetch(options: CreateFetchOptions = {}): FetchFunction {
     options.isFailure === undefined
       ? defaultIsFailure
       : functionOption<(response: Response) => boolean>(OWNER, 'isFailure', options.isFailure);
+  const logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
   const retryNonIdempotent = options.retryNonIdempotent ?? false;
   if (typeof retryNonIdempotent !== 'boolean') {
     throw new ConfigError(OWNER, 'retryNonIdempotent', retryNonIdempotent, 'must be a boolean');
@@ -108,10 +114,21 @@ export function createFetch(options: CreateFetchOptions = {}): FetchFunction {
       : new TimeoutPolicy(
           durationOption(OWNER, 'timeoutMs', options.timeoutMs, { allowZero: false, timer: true }),
         );
+  /** A predicate that throws counts the response as a failure; the caller still gets it. */
+  const responseFailed = (response: Response): boolean => {
+    try {
+      return isFailure(response);
+    } catch (error) {
+      if (logger !== undefined) {
+        log(logger, 'error', `[FETCH] isFailure threw: ${describeError(error)}`);
+      }
+      return true;
+    }
+  };
   const retryPolicy =
     options.retry === undefined
       ? undefined
-      : nestedOption(OWNER, 'retry', () => buildRetry(options.retry!, isFailure));
+      : nestedOption(OWNER, 'retry', () => buildRetry(options.retry!, responseFailed));
 
   const attempt = async (
     breaker: CircuitBreaker,
@@ -133,16 +150,10 @@ export function createFetch(options: CreateFetchOptions = {}): FetchFunction {
       else permit.failure(error);
       throw error;
     }
-    let failed: boolean;
-    try {
-      failed = isFailure(response);
-    } catch (error) {
-      permit.ignore();
-      throw error;
-    }
-    if (failed) permit.failure();
+    if (responseFailed(response)) permit.failure();
     else permit.success();
-    const retryAfterMs = openingRetryAfter(response);
+    const retryAfterMs = openingRetryAfter(response, breaker.name, logger);
+    // The breaker clamps it to its maxOpenMs.
     if (retryAfterMs !== undefined) breaker.openFor(retryAfterMs);
     return response;
   };
@@ -175,7 +186,7 @@ function buildRetry(
     ((outcome: RetryOutcome): boolean => {
       if (!('result' in outcome)) return defaultRetryOn(outcome);
       const response = outcome.result as Response;
-      return isFailure(response) && openingRetryAfter(response) === undefined;
+      return isFailure(response) && openingRetryAfter(response, '', undefined) === undefined;
     });
   return new RetryPolicy({
     ...options,
@@ -201,24 +212,29 @@ function noop(): void {}
 
 /**
  * The time a 429 or 503 response asks the client to stay away, when it says so in
- * `Retry-After` (delay-seconds or an HTTP date) and that time is in the future.
+ * `Retry-After` (delay-seconds or an HTTP date) and that time is in the future. A value that does
+ * not parse (malformed, absurdly long) is ignored with a warning: it never fails the caller.
  */
-function openingRetryAfter(response: Response): number | undefined {
+function openingRetryAfter(
+  response: Response,
+  origin: string,
+  logger: Logger | undefined,
+): number | undefined {
   if (response.status !== 429 && response.status !== 503) return undefined;
-  const ms = parseRetryAfter(response.headers.get('retry-after'), Date.now());
-  return ms !== undefined && ms > 0 ? ms : undefined;
-}
-
-/** Parses a `Retry-After` value into milliseconds from `now`. */
-export function parseRetryAfter(value: string | null, now: number): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (DELTA_SECONDS.test(trimmed)) return Number(trimmed) * 1_000;
-  if (!HTTP_DATE.test(trimmed)) return undefined;
-  // HTTP dates are always GMT; the asctime form does not say so.
-  const date = Date.parse(/GMT|UTC/.test(trimmed) ? trimmed : `${trimmed} GMT`);
-  if (Number.isNaN(date)) return undefined;
-  return date > now ? date - now : 0;
+  const header = response.headers.get('retry-after');
+  if (header === null) return undefined;
+  const ms = parseRetryAfter(header, Date.now());
+  if (ms === undefined) {
+    if (logger !== undefined) {
+      log(
+        logger,
+        'warn',
+        `[FETCH] ${origin}: ignored an invalid Retry-After (${JSON.stringify(header.slice(0, 40))}${header.length > 40 ? '...' : ''})`,
+      );
+    }
+    return undefined;
+  }
+  return ms > 0 ? ms : undefined;
 }
 
 function withSignal(init: RequestInit | undefined, signal: AbortSignal): RequestInit | undefined {

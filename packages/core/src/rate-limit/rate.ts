@@ -26,7 +26,10 @@ export interface ParsedRate {
   windowMs: number;
 }
 
-const RATE_PATTERN = /^\s*(\d+)\s*\/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h|d)\s*$/;
+/** Longest rate string read: a longer one is refused before any pattern runs. */
+const MAX_RATE_LENGTH = 64;
+/** Unambiguous (no two adjacent optional runs), so matching is linear in the input. */
+const RATE_PATTERN = /^(\d+)\s*\/\s*(?:(\d+(?:\.\d+)?)\s*)?(ms|s|m|h|d)$/;
 
 /**
  * Parses a rate such as `'100/h'` or `{ limit: 100, window: '1h' }`.
@@ -53,7 +56,7 @@ export function rateOption(owner: string, path: string, value: unknown): ParsedR
   let limit: unknown;
   let windowMs: number | undefined;
   if (typeof value === 'string') {
-    const match = RATE_PATTERN.exec(value);
+    const match = value.length <= MAX_RATE_LENGTH ? RATE_PATTERN.exec(value.trim()) : null;
     if (match) {
       limit = Number(match[1]);
       const unit = parseDuration(`${match[2] ?? '1'}${match[3]}`);

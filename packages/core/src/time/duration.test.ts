@@ -48,4 +48,12 @@ describe('parseDuration', () => {
     expect(() => durationOption('T', 'timeoutMs', '25d', { timer: true })).toThrow(/timeoutMs/);
     expect(durationOption('T', 'openDurationMs', '25d')).toBe(25 * 86_400_000);
   });
+
+  it('refuses a string over 64 characters, however it continues', () => {
+    expect(parseDuration(' 30 s ')).toBe(30_000);
+    expect(parseDuration(`${' '.repeat(60)}30s`)).toBe(30_000);
+    expect(parseDuration(`30${' '.repeat(70)}s`)).toBeUndefined();
+    expect(parseDuration(`${'1'.repeat(100_000)}x`)).toBeUndefined();
+    expect(parseDuration(`1${' '.repeat(100_000)}s`)).toBeUndefined();
+  });
 });

@@ -12,7 +12,10 @@ const UNIT_MS: Record<DurationUnit, number> = {
   h: 3_600_000,
   d: 86_400_000,
 };
-const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
+/** Longest duration string read: a longer one is refused before any pattern runs. */
+const MAX_LENGTH = 64;
+/** Unambiguous, so matching is linear in the input. */
+const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 
 /**
  * Parses a {@link Duration} into milliseconds.
@@ -23,7 +26,8 @@ const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
 export function parseDuration(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
-  const match = PATTERN.exec(value);
+  if (value.length > MAX_LENGTH) return undefined;
+  const match = PATTERN.exec(value.trim());
   if (!match) return undefined;
   const ms = Number(match[1]) * UNIT_MS[match[2] as DurationUnit];
   return Number.isFinite(ms) ? ms : undefined;
