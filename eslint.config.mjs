@@ -54,6 +54,26 @@ export default tseslint.config(
     },
   },
   {
+    // The circuit's state machine stays the circuit and nothing else: no listeners, no store
+    // link, no timers, no option parsing. It imports its rules and backoff, and types only.
+    files: ['packages/core/src/breaker/state-machine.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./(circuit-state|trip-rules|open-backoff|outcome-window)$)',
+              allowTypeImports: true,
+              message:
+                'The state machine imports only circuit-state, trip-rules, open-backoff and outcome-window (and types).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

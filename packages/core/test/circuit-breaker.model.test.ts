@@ -102,6 +102,8 @@ function breakerOptions(config: ModelConfig, clock: { now: () => number }): Circ
 // Reference model
 
 type Outcome = 'success' | 'failure' | 'ignore';
+/** What a settle action does: `'failure'` through an `isFailure` that throws counts as a failure. */
+type SettleAs = Outcome | 'failure-hook-throws';
 
 /** A call the model admitted. */
 interface Ticket {
@@ -371,8 +373,8 @@ class ReferenceBreaker {
 
 type Action =
   | { type: 'acquire' }
-  | { type: 'settle'; pick: number; onlyUnsettled: boolean; outcome: Outcome }
-  | { type: 'call'; outcome: Outcome; times: number } // calls, each settled at once
+  | { type: 'settle'; pick: number; onlyUnsettled: boolean; outcome: SettleAs }
+  | { type: 'call'; outcome: SettleAs; times: number } // calls, each settled at once
   | { type: 'advance'; ms: number }
   | { type: 'advanceTo'; delta: number } // to the model's next milestone, -1, 0 or +1
   | { type: 'open' }
@@ -389,9 +391,10 @@ interface Profile {
 
 const actionArb = ({ operatorWeight, failureWeight }: Profile): fc.Arbitrary<Action> => {
   const outcomeArb = fc.oneof(
-    { arbitrary: fc.constant<Outcome>('failure'), weight: failureWeight },
-    { arbitrary: fc.constant<Outcome>('success'), weight: 4 },
-    { arbitrary: fc.constant<Outcome>('ignore'), weight: 1 },
+    { arbitrary: fc.constant<SettleAs>('failure'), weight: failureWeight },
+    { arbitrary: fc.constant<SettleAs>('success'), weight: 4 },
+    { arbitrary: fc.constant<SettleAs>('ignore'), weight: 1 },
+    { arbitrary: fc.constant<SettleAs>('failure-hook-throws'), weight: 1 },
   );
   return fc.oneof(
     { arbitrary: fc.constant({ type: 'acquire' as const }), weight: 5 },
@@ -463,6 +466,9 @@ const actionsArb = (minLength: number, maxLength: number): fc.Arbitrary<Action[]
 // ---------------------------------------------------------------------------------------------
 // Running both side by side
 
+/** An error the breaker's `isFailure` throws on, as a predicate reading a missing field would. */
+const HOOK_BOMB = new Error('network error without a response');
+
 interface Held {
   permit: BreakerPermit;
   ticket: Ticket;
@@ -490,7 +496,21 @@ const show = (value: unknown): string =>
 /** Applies `actions` to a breaker and to the model, comparing them after every step. */
 function runScenario(config: ModelConfig, actions: readonly Action[]): void {
   const clock = { t: 1_000, now: (): number => clock.t };
-  const breaker = new CircuitBreaker(breakerOptions(config, clock));
+  const hookErrors: string[] = [];
+  const breaker = new CircuitBreaker({
+    ...breakerOptions(config, clock),
+    isFailure: (error) => {
+      if (error === HOOK_BOMB)
+        throw new TypeError("Cannot read properties of undefined (reading 'status')");
+      return true;
+    },
+    onListenerError: (_error, hook) => hookErrors.push(hook),
+  });
+  // Listeners that throw or reject change nothing.
+  breaker.on('stateChange', () => {
+    throw new Error('listener');
+  });
+  breaker.on('stateChange', () => Promise.reject(new Error('async listener')) as unknown as void);
   const model = new ReferenceBreaker(config, clock.now);
   const held: Held[] = [];
 
@@ -538,10 +558,12 @@ function runScenario(config: ModelConfig, actions: readonly Action[]): void {
     return admitted;
   };
 
-  const settleBoth = ({ permit, ticket }: Held, outcome: Outcome): void => {
-    model.settle(ticket, outcome);
+  const settleBoth = ({ permit, ticket }: Held, outcome: SettleAs): void => {
+    // A classifier that throws counts the call as a failure.
+    model.settle(ticket, outcome === 'failure-hook-throws' ? 'failure' : outcome);
     if (outcome === 'success') permit.success();
     else if (outcome === 'failure') permit.failure(new Error('boom'));
+    else if (outcome === 'failure-hook-throws') permit.failure(HOOK_BOMB);
     else permit.ignore();
   };
 

@@ -99,7 +99,7 @@ export class BreakerCalls implements PermitHost {
     let result: unknown;
     try {
       if (signal !== undefined && signal.aborted) throw signal.reason;
-      result = await (fn as (signal: AbortSignal) => unknown)(signal ?? neverAbortedSignal);
+      result = await (fn)(signal ?? neverAbortedSignal);
     } catch (error) {
       return this.failed(error, ticket, NaN, signal, undefined, false);
     }
