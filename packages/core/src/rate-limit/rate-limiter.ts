@@ -1,90 +1,23 @@
 import type { CircuitBreaker, CircuitState } from '../breaker/circuit-breaker';
-import { systemClock, type Clock } from '../time/clock';
-import { durationOption, type Duration } from '../time/duration';
-import { CircuitOpenError, ConfigError, RateLimitError } from '../errors';
+import { CircuitOpenError, RateLimitError } from '../errors';
 import {
   FailoverRateLimitStore,
   GuardedStore,
-  checkStore,
   storeBreakerOption,
-  type StoreBreakerOptions,
 } from './failover-rate-limit-store';
 import { Listeners } from '../internal/listeners';
-import { describeError, log, loggerOption, type Logger } from '../internal/log';
+import { describeError, log, type Logger } from '../internal/log';
 import { neverAbortedSignal } from '../internal/never-aborted';
-import { MAX_SCALED } from './algorithms';
-import {
-  checkClock,
-  checkKnownKeys,
-  checkObject,
-  integerOption,
-  oneOf,
-  stringOption,
-} from '../internal/validate';
 import { MemoryRateLimitStore } from './memory-rate-limit-store';
 import type { Policy } from '../policy';
-import { rateOption, type Rate } from './rate';
-import type {
-  RateLimitAlgorithm,
-  RateLimitDecision,
-  RateLimitRule,
-  RateLimitStore,
-} from './rate-limit-store';
+import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-store';
+import {
+  resolveRateLimiterOptions,
+  type RateLimiterOptions,
+  type StoreFailurePolicy,
+} from './rate-limiter-options';
 
-/** What a limiter does when its store fails, times out, or its circuit is open. */
-export type StoreFailurePolicy = 'fallback' | 'allow' | 'deny';
-
-/** Options of {@link RateLimiter}. Give either `rate`, or `limit` and `window`. */
-export interface RateLimiterOptions {
-  /** The limiter's name: namespaces its keys in the store and names it in health and errors. */
-  name: string;
-  /** The algorithm. @defaultValue `'fixed-window'` */
-  algorithm?: RateLimitAlgorithm;
-  /** The rate as a string (`'100/h'`, `'10/s'`, `'5/15m'`) or `{ limit, window }`. */
-  rate?: Rate;
-  /** Requests (or cost units) per window; for a token bucket, tokens refilled per window. */
-  limit?: number;
-  /** The window: milliseconds or a duration string such as `'1m'`. */
-  window?: Duration;
-  /** Token-bucket capacity (token-bucket only). @defaultValue `limit` */
-  burst?: number;
-  /** After a refusal, keep the key refused for this long. @defaultValue 0 (off) */
-  blockDurationMs?: Duration;
-  /** Where the counts live. @defaultValue a new `MemoryRateLimitStore` */
-  store?: RateLimitStore;
-  /**
-   * What to do when a non-local store fails, times out, or its circuit is open: `'fallback'`
-   * answers from `fallbackStore`, `'allow'` allows the request (fail open), `'deny'` refuses it
-   * (fail closed) with `retryAfterMs` = the circuit's time to the next probe, at least 1 s.
-   * @defaultValue `'fallback'`
-   */
-  onStoreFailure?: StoreFailurePolicy;
-  /**
-   * The store answering while the primary is unavailable (`onStoreFailure: 'fallback'`).
-   * @defaultValue a new `MemoryRateLimitStore`
-   */
-  fallbackStore?: RateLimitStore;
-  /**
-   * Time limit of each call to a non-local store.
-   * @defaultValue 100, or for a `FailoverRateLimitStore` its `worstCaseMs` + 100
-   */
-  storeTimeoutMs?: Duration;
-  /**
-   * The circuit breaker in front of a non-local store: options, or a breaker to use as is (e.g.
-   * one from a registry, so it shows in health reports).
-   * @defaultValue `{ name: '<name>.store', failureThreshold: 3, openDurationMs: 5_000 }`
-   */
-  breaker?: StoreBreakerOptions | CircuitBreaker;
-  /** Time source of the default stores and breaker. @defaultValue `systemClock` */
-  clock?: Clock;
-  /**
-   * Logs one line when decisions leave the primary store and one when they return
-   * (`[RATELIMIT] api store failing -> answering from fallback (connect ECONNREFUSED ...)`,
-   * `[RATELIMIT] api store recovered`). `console` or a pino-shaped logger; nothing is logged per
-   * decision. @defaultValue silent
-   */
-  logger?: Logger;
-}
+export type { RateLimiterOptions, StoreFailurePolicy } from './rate-limiter-options';
 
 /** A limiter's health: `warn` while decisions do not come from its primary store. */
 export interface RateLimiterHealth {
@@ -118,30 +51,8 @@ export interface RateLimiterEvents {
   decision: { key: string; cost: number; decision: RateLimitDecision };
 }
 
-const OWNER = 'RateLimiter';
-const KNOWN_OPTIONS = [
-  'name',
-  'algorithm',
-  'rate',
-  'limit',
-  'window',
-  'burst',
-  'blockDurationMs',
-  'store',
-  'onStoreFailure',
-  'fallbackStore',
-  'storeTimeoutMs',
-  'breaker',
-  'clock',
-  'logger',
-] as const;
-const ALGORITHMS: readonly RateLimitAlgorithm[] = [
-  'fixed-window',
-  'sliding-window',
-  'token-bucket',
-];
-const POLICIES: readonly StoreFailurePolicy[] = ['fallback', 'allow', 'deny'];
 /** The key `execute()` counts under. */
+const OWNER = 'RateLimiter';
 const POLICY_KEY = '*';
 
 /**
@@ -187,147 +98,45 @@ export class RateLimiter implements Policy {
   private observed = false;
 
   constructor(options: RateLimiterOptions) {
-    checkObject(OWNER, 'options', options);
-    checkKnownKeys(OWNER, '', options, KNOWN_OPTIONS);
-    const name = stringOption(OWNER, 'name', options.name);
+    const o = resolveRateLimiterOptions(options);
+    const { name, clock } = o;
     this.name = name;
-    const clock = options.clock === undefined ? systemClock : checkClock(OWNER, options.clock);
-    const algorithm =
-      options.algorithm === undefined
-        ? 'fixed-window'
-        : oneOf(OWNER, 'algorithm', options.algorithm, ALGORITHMS);
-
-    let limit: number;
-    let windowMs: number;
-    if (options.rate !== undefined) {
-      for (const key of ['limit', 'window'] as const) {
-        if (options[key] !== undefined) {
-          throw new ConfigError(OWNER, key, options[key], 'cannot be combined with rate');
-        }
-      }
-      ({ limit, windowMs } = rateOption(OWNER, 'rate', options.rate));
-    } else {
-      if (options.limit === undefined && options.window === undefined) {
-        throw new ConfigError(
-          OWNER,
-          'rate',
-          undefined,
-          "is required (or limit and window), e.g. '100/m'",
-        );
-      }
-      limit = integerOption(OWNER, 'limit', options.limit, 1);
-      windowMs = durationOption(OWNER, 'window', options.window, { allowZero: false });
-      if (!Number.isSafeInteger(windowMs)) {
-        throw new ConfigError(
-          OWNER,
-          'window',
-          options.window,
-          'must be a whole number of milliseconds',
-        );
-      }
-    }
-    let burst = limit;
-    if (options.burst !== undefined) {
-      if (algorithm !== 'token-bucket') {
-        throw new ConfigError(
-          OWNER,
-          'burst',
-          options.burst,
-          "only applies to algorithm 'token-bucket'",
-        );
-      }
-      burst = integerOption(OWNER, 'burst', options.burst, 1);
-    }
-    if (algorithm !== 'fixed-window') {
-      if (limit * windowMs > MAX_SCALED) {
-        throw new ConfigError(
-          OWNER,
-          options.rate === undefined ? 'limit' : 'rate',
-          options.rate ?? limit,
-          `times the window in ms must be at most 2^50 for '${algorithm}' (got ${limit} × ${windowMs} ms)`,
-        );
-      }
-      if (burst * windowMs > MAX_SCALED) {
-        throw new ConfigError(
-          OWNER,
-          'burst',
-          burst,
-          `times the window in ms must be at most 2^50 (window ${windowMs} ms)`,
-        );
-      }
-    }
-    let blockDurationMs = 0;
-    if (options.blockDurationMs !== undefined) {
-      blockDurationMs = durationOption(OWNER, 'blockDurationMs', options.blockDurationMs);
-      if (!Number.isSafeInteger(blockDurationMs)) {
-        throw new ConfigError(
-          OWNER,
-          'blockDurationMs',
-          options.blockDurationMs,
-          'must be a whole number of milliseconds',
-        );
-      }
-    }
-    this.rule = Object.freeze({ name, algorithm, limit, windowMs, burst, blockDurationMs });
-    this.capacity = algorithm === 'token-bucket' ? burst : limit;
-
-    if (options.store === undefined) {
+    this.rule = o.rule;
+    this.capacity = o.rule.algorithm === 'token-bucket' ? o.rule.burst : o.rule.limit;
+    this.onStoreFailure = o.onStoreFailure;
+    if (o.store === undefined) {
       this.store = new MemoryRateLimitStore({ clock });
       this.owned.push(this.store);
     } else {
-      checkStore(OWNER, 'store', options.store);
-      this.store = options.store;
+      this.store = o.store;
     }
     this.local = this.store.local === true;
-    this.onStoreFailure =
-      options.onStoreFailure === undefined
-        ? 'fallback'
-        : oneOf(OWNER, 'onStoreFailure', options.onStoreFailure, POLICIES);
-    if (options.fallbackStore !== undefined) {
-      if (this.onStoreFailure !== 'fallback') {
-        throw new ConfigError(
-          OWNER,
-          'fallbackStore',
-          'a store',
-          "only applies to onStoreFailure 'fallback'",
-        );
-      }
-      checkStore(OWNER, 'fallbackStore', options.fallbackStore);
-    }
-
-    const defaultTimeout =
-      this.store instanceof FailoverRateLimitStore ? this.store.worstCaseMs + 100 : 100;
     const storeTimeoutMs =
-      options.storeTimeoutMs === undefined
-        ? defaultTimeout
-        : durationOption(OWNER, 'storeTimeoutMs', options.storeTimeoutMs, {
-            allowZero: false,
-            timer: true,
-          });
-
+      o.storeTimeoutMs ??
+      (this.store instanceof FailoverRateLimitStore ? this.store.worstCaseMs + 100 : 100);
     if (this.local) {
       this.storeTimeoutMs = 0;
       this.breaker = undefined;
       this.guard = undefined;
       this.fallbackStore = undefined;
-      if (options.breaker !== undefined)
-        storeBreakerOption(OWNER, 'breaker', options.breaker, `${name}.store`, clock);
+      if (o.breaker !== undefined)
+        storeBreakerOption(OWNER, 'breaker', o.breaker, `${name}.store`, clock);
     } else {
       this.storeTimeoutMs = storeTimeoutMs;
-      this.breaker = storeBreakerOption(OWNER, 'breaker', options.breaker, `${name}.store`, clock);
+      this.breaker = storeBreakerOption(OWNER, 'breaker', o.breaker, `${name}.store`, clock);
       this.guard = new GuardedStore(this.store, this.breaker, storeTimeoutMs);
       if (this.onStoreFailure === 'fallback') {
-        if (options.fallbackStore === undefined) {
+        if (o.fallbackStore === undefined) {
           this.fallbackStore = new MemoryRateLimitStore({ clock });
           this.owned.push(this.fallbackStore);
         } else {
-          this.fallbackStore = options.fallbackStore;
+          this.fallbackStore = o.fallbackStore;
         }
       } else {
         this.fallbackStore = undefined;
       }
     }
-    if (options.logger !== undefined) this.attachLogger(loggerOption(OWNER, options.logger));
+    if (o.logger !== undefined) this.attachLogger(o.logger);
   }
 
   /**
