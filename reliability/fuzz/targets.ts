@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  MemoryBreakerStore,
   CircuitBreaker,
   CircuitBreakerRegistry,
   FailoverRateLimitStore,
@@ -271,6 +272,7 @@ const breakerFields = new Shape(
       maxWaitMs: duration,
     }),
     timeoutMs: duration,
+    maxOpenMs: duration,
     isFailure: fc.constantFrom(
       () => true,
       () => false,
@@ -295,6 +297,8 @@ const breakerFields = new Shape(
     ),
     onListenerError: fn(() => undefined),
     logger: fn(silentLogger),
+    store: fresh(() => new MemoryBreakerStore(), 'MemoryBreakerStore'),
+    scope: fc.constantFrom('local', 'shared'),
   },
   {
     fix: (options) => {
