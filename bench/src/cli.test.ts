@@ -8,8 +8,14 @@ describe('parseArgs', () => {
       quick: false,
       filter: undefined,
       sequential: false,
+      oneProcess: false,
+      worker: undefined,
       help: false,
     });
+  });
+
+  it('reads --one-process', () => {
+    expect(parseArgs(['--one-process']).oneProcess).toBe(true);
   });
 
   it('reads --json, --quick and both spellings of --filter', () => {

@@ -6,10 +6,14 @@ export interface CliOptions {
   filter: string | undefined;
   /** Run each case's rounds back to back instead of interleaving the rounds of all cases. */
   sequential: boolean;
+  /** Time every case in the main process instead of one process per case. */
+  oneProcess: boolean;
+  /** Internal: serve one case (`group\ncase`) to the main process over stdin/stdout. */
+  worker: string | undefined;
   help: boolean;
 }
 
-export const usage = `Usage: pnpm bench [--quick] [--json] [--filter <substring>] [--sequential]
+export const usage = `Usage: pnpm bench [--quick] [--json] [--filter <substring>] [--sequential] [--one-process]
 
   --quick            short run (fewer calls and rounds; numbers are rougher)
   --json             one JSON object per case on stdout (progress goes to stderr)
@@ -17,6 +21,9 @@ export const usage = `Usage: pnpm bench [--quick] [--json] [--filter <substring>
                      (cases they are compared with run too)
   --sequential       run all rounds of a case before the next case starts (default:
                      every case is warmed up, then each round runs every case in turn)
+  --one-process      time every case in this process (default: each timed case runs in a
+                     process of its own, rounds still interleaved, so cases cannot bias each
+                     other's timings; cases that hold Redis connections always share one)
   --help             this text
 
 Redis cases run when BREAKWATER_BENCH_REDIS_URL is set or a redis-server binary is on the PATH.`;
@@ -28,6 +35,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     quick: false,
     filter: undefined,
     sequential: false,
+    oneProcess: false,
+    worker: undefined,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -36,6 +45,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     if (arg === '--json') options.json = true;
     else if (arg === '--quick') options.quick = true;
     else if (arg === '--sequential') options.sequential = true;
+    else if (arg === '--one-process') options.oneProcess = true;
+    else if (arg === '--worker') options.worker = argv[++i];
     else if (arg === '--help' || arg === '-h') options.help = true;
     else if (arg === '--filter' || arg.startsWith('--filter=')) {
       const value = arg === '--filter' ? argv[++i] : arg.slice('--filter='.length);

@@ -96,6 +96,11 @@ export interface Group {
   /** Why the group cannot run here (missing service), or undefined when it can. */
   unavailable?: () => string | undefined | Promise<string | undefined>;
   setup: () => GroupInstance | Promise<GroupInstance>;
+  /**
+   * Time the cases in the main process, not one process each (cases that hold connections or
+   * servers set up once).
+   */
+  shareProcess?: boolean;
 }
 
 /** How long to measure. */

@@ -11,7 +11,9 @@ import {
   type PreparedCase,
   type RunOptions,
   type TimedCase,
+  type TimedResult,
 } from './harness';
+import { IsolatedCase, serveCase } from './isolate';
 import { caseKey, comparisonsOf, jsonLine, renderReport, type Measured } from './report';
 
 type Log = (line: string) => void;
@@ -75,13 +77,32 @@ async function runTimed(
   cases: readonly Measured[],
   options: RunOptions,
   interleaved: boolean,
+  isolate: (m: Measured) => IsolatedCase | undefined,
   log: Log,
 ): Promise<void> {
-  const prepared = new Map<Measured, PreparedCase>();
+  const prepared = new Map<Measured, Pick<PreparedCase, 'round' | 'result'>>();
+  const results = new Map<Measured, TimedResult>();
+  const isolated: IsolatedCase[] = [];
+  const isolateOf = new Map<Measured, IsolatedCase>();
   const prepare = async (m: Measured): Promise<void> => {
     log(`warm up ${caseKey(m.group, m.case.id)}`);
     try {
-      prepared.set(m, await prepareTimed(m.case as TimedCase, options));
+      const child = isolate(m);
+      if (child === undefined) {
+        prepared.set(m, await prepareTimed(m.case as TimedCase, options));
+        return;
+      }
+      isolated.push(child);
+      isolateOf.set(m, child);
+      await child.prepare();
+      prepared.set(m, {
+        round: () => child.round(),
+        result: () => {
+          const result = results.get(m);
+          if (result === undefined) throw new Error('no result from the case process');
+          return result;
+        },
+      });
     } catch (error) {
       m.error = errorText(error);
     }
@@ -111,12 +132,15 @@ async function runTimed(
     }
   }
   for (const [m, p] of prepared) {
+    const child = isolateOf.get(m);
     try {
+      if (child !== undefined) results.set(m, await child.result());
       m.result = p.result();
     } catch (error) {
       m.error = errorText(error);
     }
   }
+  for (const child of isolated) child.close();
 }
 
 async function run(cli: CliOptions): Promise<number> {
@@ -141,6 +165,10 @@ async function run(cli: CliOptions): Promise<number> {
       all.filter((m) => m.case.kind === 'async' || m.case.kind === 'sync'),
       options,
       !cli.sequential,
+      (m) =>
+        cli.oneProcess || groups[m.order[0]]!.shareProcess === true
+          ? undefined
+          : new IsolatedCase(m.group, m.case.id, cli.quick),
       log,
     );
     for (const m of all) {
@@ -199,8 +227,9 @@ function footnote(loadCorrected: boolean, external: boolean): string {
       ? 'ns/op: median over the rounds of (wall time - time the main thread waited for a CPU) per op;'
       : 'ns/op: median over the rounds of the wall time per op;',
     'ops/s = 1e9 / ns/op; ±% = median absolute deviation of the rounds; ratio = ns/op (memory: bytes)',
-    'of the row ÷ that of the named case. Numbers are indicative: one process, on whatever else the',
-    'machine is doing at the time.',
+    'of the row ÷ that of the named case. Each timed case runs in a process of its own (Redis cases',
+    'share one; --one-process for all in one), rounds interleaved. Numbers are indicative: they',
+    'depend on whatever else the machine is doing at the time.',
   ];
   if (external) {
     lines.push(
@@ -220,6 +249,8 @@ try {
 }
 if (cli.help) {
   process.stdout.write(`${usage}\n`);
+} else if (cli.worker !== undefined) {
+  await serveCase(cli.worker, cli.quick ? quickRun : fullRun);
 } else {
   process.exitCode = await run(cli);
 }

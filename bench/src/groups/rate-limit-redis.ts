@@ -40,6 +40,7 @@ function inFlight(consume: (key: string) => Promise<unknown>): () => Promise<unk
  */
 export const rateLimitRedis: Group = {
   name: 'rate-limit-redis',
+  shareProcess: true,
   description: `limiters over Redis (loopback), sequential and ${IN_FLIGHT} calls in flight (ns/op per decision).`,
   unavailable: () =>
     process.env.BREAKWATER_BENCH_REDIS_URL || hasRedisServer()
