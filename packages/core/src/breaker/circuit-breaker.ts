@@ -109,6 +109,10 @@ export class CircuitBreaker implements Policy {
    */
   execute<T>(fn: Invoke<T>, signal?: AbortSignal): Promise<T> {
     const calls = this.calls;
+    const machine = calls.machine;
+    if (machine.current === 'closed' && calls.plain) {
+      return calls.runClosed(fn, signal, machine.generation) as Promise<T>;
+    }
     return calls.run(fn, undefined, undefined, signal, calls.admit()) as Promise<T>;
   }
 
