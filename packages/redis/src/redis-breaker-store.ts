@@ -10,6 +10,7 @@ import {
 import type { Cluster, Redis } from 'ioredis';
 import { BreakerLinkImpl, sharedState, type LinkHost } from './internal/breaker-link';
 import { BREAKER_SCRIPT, BREAKER_SCRIPT_SHA } from './internal/breaker-script';
+import { breakerArgs } from './internal/breaker-settings';
 import { checkOptions, clientOption, prefixOption } from './internal/options';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
@@ -257,31 +258,15 @@ export class RedisBreakerStore implements BreakerStore {
   connect(breaker: SharedBreaker): BreakerLink {
     const name = breaker.name;
     const settings = breaker.settings;
-    const window = settings.window;
     const tag = `${this.prefix}{${name}}`;
-    const args: (string | number)[] = [
-      this.channel,
+    const args = breakerArgs({
+      channel: this.channel,
       name,
-      settings.failureThreshold,
-      settings.failureRateThreshold,
-      settings.slowCallRateThreshold,
-      settings.minimumCalls,
-      window.type === 'count'
-        ? `count:${window.size}`
-        : `time:${window.durationMs}:${window.buckets}`,
-      window.type === 'count' ? window.size : window.buckets,
-      window.type === 'count' ? 0 : window.durationMs / window.buckets,
-      settings.openDurationMs,
-      settings.backoffMultiplier,
-      settings.backoffMaxMs,
-      settings.backoffResetAfterMs,
-      settings.maxBackoffLevel,
-      settings.halfOpenMaxConcurrent,
-      settings.halfOpenSuccessThreshold,
-      settings.halfOpenMaxWaitMs > 0 ? settings.halfOpenMaxWaitMs : this.probeLeaseMs,
-      2 * this.flushIntervalMs,
-      this.keyTtlMs,
-    ];
+      settings,
+      leaseMs: settings.halfOpenMaxWaitMs > 0 ? settings.halfOpenMaxWaitMs : this.probeLeaseMs,
+      quietMs: 2 * this.flushIntervalMs,
+      ttlMs: this.keyTtlMs,
+    });
     const link = new BreakerLinkImpl(
       this.host,
       breaker,

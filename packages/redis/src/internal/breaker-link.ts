@@ -108,7 +108,7 @@ function fromReply(
 export class BreakerLinkImpl implements BreakerLink {
   /** `[state key, permits key]`, sharing one Cluster hash tag. */
   readonly keys: readonly [string, string];
-  /** ARGV[2..20] of the script: channel, name and the breaker's settings. */
+  /** ARGV[2..] of the script: channel, name and the breaker's settings (BREAKER_SETTINGS). */
   readonly settingsArgs: readonly (string | number)[];
   /** Identifies this breaker instance in the store (for the cluster-wide consecutive rule). */
   readonly origin: string;
