@@ -10,7 +10,7 @@ import {
 import type { Cluster, Redis } from 'ioredis';
 import { BreakerLinkImpl, sharedState, type LinkHost } from './internal/breaker-link';
 import { BREAKER_SCRIPT, BREAKER_SCRIPT_SHA } from './internal/breaker-script';
-import { breakerArgs } from './internal/breaker-settings';
+import { breakerArgs, scriptArgv } from './internal/breaker-settings';
 import { checkOptions, clientOption, prefixOption } from './internal/options';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
@@ -57,6 +57,20 @@ export interface RedisBreakerStoreOptions {
    * @defaultValue 250
    */
   claimTimeoutMs?: Duration;
+  /**
+   * How long a decision on cluster totals waits for every process to report: a rate rule acts
+   * only once its window has collected for this long, a run of consecutive failures only once it
+   * has lasted this long. 0 decides on what has arrived (one process, or tests).
+   * @defaultValue `2 * flushIntervalMs`
+   */
+  quietPeriodMs?: Duration;
+  /**
+   * The time the store's decisions are taken on. By default the Redis server's clock, which every
+   * host shares; give one only in tests, with a fake clock that every breaker of the store uses
+   * too.
+   * @defaultValue the Redis server's clock
+   */
+  clock?: { now(): number };
   /** Called with errors of background operations (flushes, claims, subscriptions). @defaultValue ignore */
   onError?: (error: unknown) => void;
 }
@@ -90,6 +104,8 @@ const KNOWN_OPTIONS: readonly string[] = [
   'keyTtlMs',
   'probeLeaseMs',
   'claimTimeoutMs',
+  'quietPeriodMs',
+  'clock',
   'onError',
 ];
 const COMMAND_CLIENT_METHODS = ['evalsha', 'eval', 'on', 'duplicate'] as const;
@@ -143,6 +159,10 @@ export class RedisBreakerStore implements BreakerStore {
   private readonly ownsSubscriber: boolean;
   private readonly keyTtlMs: number;
   private readonly probeLeaseMs: number;
+  private readonly quietPeriodMs: number;
+  private readonly clock: { now(): number } | undefined;
+  /** Every script call in flight. */
+  private readonly pending = new Set<Promise<unknown>>();
   private readonly onError: ((error: unknown) => void) | undefined;
   private readonly id = randomBytes(6).toString('base64url');
   private readonly host: LinkHost;
@@ -193,6 +213,18 @@ export class RedisBreakerStore implements BreakerStore {
     this.keyTtlMs = duration('keyTtlMs', options.keyTtlMs, 86_400_000, 1_000, 2 ** 40);
     this.probeLeaseMs = duration('probeLeaseMs', options.probeLeaseMs, 30_000, 1, 2 ** 40);
     const claimTimeoutMs = duration('claimTimeoutMs', options.claimTimeoutMs, 250, 1, 60_000);
+    this.quietPeriodMs = duration(
+      'quietPeriodMs',
+      options.quietPeriodMs,
+      2 * this.flushIntervalMs,
+      0,
+      600_000,
+    );
+    const clock = options.clock as { now?: unknown } | undefined;
+    if (clock !== undefined && (typeof clock !== 'object' || typeof clock?.now !== 'function')) {
+      throw new ConfigError(OWNER, 'clock', clock, 'must be an object with a now() method');
+    }
+    this.clock = options.clock;
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new ConfigError(OWNER, 'onError', options.onError, 'must be a function');
     }
@@ -264,7 +296,7 @@ export class RedisBreakerStore implements BreakerStore {
       name,
       settings,
       leaseMs: settings.halfOpenMaxWaitMs > 0 ? settings.halfOpenMaxWaitMs : this.probeLeaseMs,
-      quietMs: 2 * this.flushIntervalMs,
+      quietMs: this.quietPeriodMs,
       ttlMs: this.keyTtlMs,
     });
     const link = new BreakerLinkImpl(
@@ -285,6 +317,21 @@ export class RedisBreakerStore implements BreakerStore {
     }
     if (this.available) link.sync();
     return link;
+  }
+
+  /**
+   * Sends every breaker's pending counts now, and resolves once every operation in flight
+   * (flushes, probe claims and settlements, operator actions, resyncs) has been answered or has
+   * failed. Never rejects.
+   */
+  async flush(): Promise<void> {
+    for (let round = 0; round < 100 && !this.closed; round++) {
+      if (this.available) {
+        for (const link of this.dirty) if (link.flush()) this.dirty.delete(link);
+      }
+      if (this.pending.size === 0 && (this.dirty.size === 0 || !this.available)) return;
+      await Promise.allSettled([...this.pending]);
+    }
   }
 
   /**
@@ -344,12 +391,21 @@ export class RedisBreakerStore implements BreakerStore {
       return Promise.reject(RedisUnavailableError.create(client.status));
     }
     const [state, permits] = link.keys;
-    const argv = [op, ...link.settingsArgs, ...args];
-    return client.evalsha(BREAKER_SCRIPT_SHA, 2, state, permits, ...argv).catch((error) => {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-      // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL caches it again.
-      return client.eval(BREAKER_SCRIPT, 2, state, permits, ...argv);
-    });
+    const argv = scriptArgv(op, link.settingsArgs, this.clock?.now(), args);
+    const request = client
+      .evalsha(BREAKER_SCRIPT_SHA, 2, state, permits, ...argv)
+      .catch((error: unknown) => {
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL caches it again.
+        return client.eval(BREAKER_SCRIPT, 2, state, permits, ...argv);
+      });
+    const pending = this.pending;
+    pending.add(request);
+    const done = (): void => {
+      pending.delete(request);
+    };
+    request.then(done, done);
+    return request;
   }
 
   private tick(): void {

@@ -11,7 +11,7 @@ import {
   OP_SETTLE,
   OP_SYNC,
 } from '../src/internal/breaker-script';
-import { breakerArgs } from '../src/internal/breaker-settings';
+import { breakerArgs, scriptArgv } from '../src/internal/breaker-settings';
 import { redisUrl, skipReason, sleep, whenReady } from './helpers';
 
 /*
@@ -124,7 +124,12 @@ describeRedis(`breaker script${skipReason}`, () => {
       ttlMs: s.ttlMs,
     });
     const run = async (op: number, ...args: (string | number)[]): Promise<Reply> =>
-      (await client.evalsha(BREAKER_SCRIPT_SHA, 2, ...keys, op, ...settings, ...args)) as Reply;
+      (await client.evalsha(
+        BREAKER_SCRIPT_SHA,
+        2,
+        ...keys,
+        ...scriptArgv(op, settings, undefined, args),
+      )) as Reply;
     /** A batch: calls, failures, slow calls, successes, failures after the last success. */
     const flush = (generation: number, calls: number, failures: number, slow = 0) =>
       run(OP_FLUSH, generation, calls, failures, slow, calls - failures, failures);

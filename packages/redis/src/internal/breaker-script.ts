@@ -19,6 +19,7 @@ export const STATE_CODES = ['closed', 'open', 'half_open', 'forced_open', 'disab
  * ARGV[1]  operation: 0 sync, 1 flush, 2 claim, 3 settle, 4 command
  * ARGV[2..] the channel transitions are published on, the breaker name and its settings, in the
  *          order of BREAKER_SETTINGS (breaker-settings.ts), which also declares their Lua locals
+ * ARGV[CLOCK_ARG] the time to decide on (ms), or '' for the server's clock (TIME)
  * ARGV[OP_ARG..]  the operation's arguments:
  *   flush    generation, calls, failures, slow calls, successes, failures after the last success
  *   claim    permit id
@@ -27,8 +28,9 @@ export const STATE_CODES = ['closed', 'open', 'half_open', 'forced_open', 'disab
  * returns  { applied (1/0), generation, state, retryAfterMs, openedAgoMs (-1), backoffLevel,
  *            closedAgoMs (-1), reason, recheckMs }
  *
- * Every decision is taken on the server's clock (TIME) and on the totals of every process. A
- * change of state bumps the generation and is published as
+ * Every decision is taken on the server's clock (TIME; a store given a clock, for tests, sends
+ * its time instead) and on the totals of every process. A change of state bumps the generation
+ * and is published as
  * `generation|state|retryAfterMs|openedAgoMs|backoffLevel|closedAgoMs|reason|name`, in the same
  * atomic step: subscribers see transitions in generation order. Times leave the script relative
  * (milliseconds ago, milliseconds from now), so hosts with skewed clocks agree.
@@ -70,8 +72,11 @@ local CLOSED, OPEN, HALF, FORCED, DISABLED = 0, 1, 2, 3, 4
 local op = tonumber(ARGV[1])
 ${BREAKER_PROLOGUE}
 
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = clockMs
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
 
 local f = redis.call('HMGET', KEYS[1], 's', 'g', 'o', 'n', 'l', 'c', 'r', 'ps', 'run', 'rs',
   'since', 'wk', 'w', 'wc', 'wf', 'wsl', 'x', 'b')

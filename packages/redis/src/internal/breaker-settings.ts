@@ -65,20 +65,36 @@ export const BREAKER_SETTINGS: readonly Setting[] = [
   ['ttlMs', 'number', (i) => i.ttlMs],
 ];
 
-/** Index in ARGV (1-based) of an operation's first argument, after the settings. */
-export const OP_ARG = BREAKER_SETTINGS.length + 2;
+/** Index in ARGV (1-based) of the clock: the caller's time in ms, or '' for the server's. */
+export const CLOCK_ARG = BREAKER_SETTINGS.length + 2;
+/** Index in ARGV (1-based) of an operation's first argument, after the settings and the clock. */
+export const OP_ARG = CLOCK_ARG + 1;
 
-/** The Lua lines that read every setting from ARGV, and `OP_ARG`. */
+/** The Lua lines that read every setting from ARGV, the clock slot and `OP_ARG`. */
 export const BREAKER_PROLOGUE = [
   ...BREAKER_SETTINGS.map(([luaName, kind], i) =>
     kind === 'number'
       ? `local ${luaName} = tonumber(ARGV[${i + 2}])`
       : `local ${luaName} = ARGV[${i + 2}]`,
   ),
+  `local clockMs = tonumber(ARGV[${CLOCK_ARG}])`,
   `local OP_ARG = ${OP_ARG}`,
 ].join('\n');
 
 /** The settings' values, in ARGV order. */
 export function breakerArgs(input: BreakerScriptInput): (string | number)[] {
   return BREAKER_SETTINGS.map(([, , value]) => value(input));
+}
+
+/**
+ * The script's whole ARGV: the operation, the breaker's settings ({@link breakerArgs}), the clock
+ * (`undefined`: the server's TIME) and the operation's own arguments.
+ */
+export function scriptArgv(
+  op: number,
+  settingsArgs: readonly (string | number)[],
+  nowMs: number | undefined,
+  args: readonly (string | number)[],
+): (string | number)[] {
+  return [op, ...settingsArgs, nowMs === undefined ? '' : Math.floor(nowMs), ...args];
 }
