@@ -11,7 +11,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { BreakerLinkImpl, sharedState, type LinkHost } from './internal/breaker-link';
 import { BREAKER_SCRIPT, BREAKER_SCRIPT_SHA } from './internal/breaker-script';
 import { breakerArgs, scriptArgv } from './internal/breaker-settings';
-import { checkOptions, clientOption, prefixOption } from './internal/options';
+import { checkOptions, clientOption, hashTagContent, prefixOption } from './internal/options';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
 /** Options of {@link RedisBreakerStore}. */
@@ -29,7 +29,8 @@ export interface RedisBreakerStoreOptions {
   subscriber?: Redis | Cluster;
   /**
    * Prepended to every key and to the channel (`<prefix>events`). Must not contain `{` or `}`:
-   * each breaker's keys carry its name as a Redis Cluster hash tag (`bw:cb:{plant-id}`).
+   * each breaker's keys carry its name as a Redis Cluster hash tag (`bw:cb:{plant-id}`; a `}` or
+   * `%` in a name is percent-encoded there, so the tag is never empty or cut short).
    * @defaultValue `'bw:cb:'`
    */
   prefix?: string;
@@ -290,7 +291,7 @@ export class RedisBreakerStore implements BreakerStore {
   connect(breaker: SharedBreaker): BreakerLink {
     const name = breaker.name;
     const settings = breaker.settings;
-    const tag = `${this.prefix}{${name}}`;
+    const tag = `${this.prefix}{${hashTagContent(name)}}`;
     const args = breakerArgs({
       channel: this.channel,
       name,
@@ -375,9 +376,12 @@ export class RedisBreakerStore implements BreakerStore {
     }
   }
 
-  /** The keys of the breaker called `name`: its state hash and its probe permits. */
+  /**
+   * The keys of the breaker called `name`: its state hash and its probe permits, in one Cluster
+   * slot (`bw:cb:{plant-id}`, `bw:cb:{plant-id}:probes`).
+   */
   redisKeys(name: string): [state: string, permits: string] {
-    const tag = `${this.prefix}{${name}}`;
+    const tag = `${this.prefix}{${hashTagContent(name)}}`;
     return [tag, `${tag}:probes`];
   }
 

@@ -52,6 +52,15 @@ describe('RedisRateLimitStore options', () => {
     expect(store.redisKey('1.2.3.4', rule)).toBe('bw:rl:{api:1.2.3.4}');
   });
 
+  it('keeps the hash tag whole and never empty, whatever the name and key hold', () => {
+    const store = storeWith(fakeClient());
+    expect(store.redisKey('}x', rule)).toBe('bw:rl:{api:%7Dx}');
+    expect(store.redisKey('50%}', rule)).toBe('bw:rl:{api:50%25%7D}');
+    expect(store.redisKey('{a}', rule)).toBe('bw:rl:{api:{a%7D}');
+    // Distinct keys stay distinct.
+    expect(store.redisKey('%7D', rule)).not.toBe(store.redisKey('}', rule));
+  });
+
   it('builds keys without a hash tag when asked', () => {
     const store = storeWith(fakeClient(), { prefix: 'app{x}:', hashTag: false });
     expect(store.redisKey('k', rule)).toBe('app{x}:api:k');

@@ -10,7 +10,7 @@ import {
   RATE_LIMIT_SCRIPT,
   RATE_LIMIT_SCRIPT_SHA,
 } from './internal/rate-limit-script';
-import { checkOptions, clientOption, prefixOption } from './internal/options';
+import { checkOptions, clientOption, hashTagContent, prefixOption } from './internal/options';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -27,8 +27,8 @@ export interface RedisRateLimitStoreOptions {
    */
   prefix?: string;
   /**
-   * Wrap `<limiter name>:<key>` in a Redis Cluster hash tag (`bw:rl:{api:1.2.3.4}`), so every key
-   * of one decision lives in one slot.
+   * Wrap `<limiter name>:<key>` in a Redis Cluster hash tag (`bw:rl:{api:1.2.3.4}`; a `}` or `%`
+   * in it is percent-encoded), so every key of one decision lives in one slot.
    * @defaultValue `true`
    */
   hashTag?: boolean;
@@ -185,10 +185,13 @@ export class RedisRateLimitStore implements RateLimitStore {
     return RedisUnavailableError.create(status);
   }
 
-  /** The Redis key that holds the state of `key` under `rule`, e.g. `bw:rl:{api:user:42}`. */
+  /**
+   * The Redis key that holds the state of `key` under `rule`, e.g. `bw:rl:{api:user:42}` (in the
+   * hash tag, a `}` or `%` is percent-encoded, so the tag always holds the whole name and key).
+   */
   redisKey(key: string, rule: RateLimitRule): string {
     return this.hashTag
-      ? `${this.prefix}{${rule.name}:${key}}`
+      ? `${this.prefix}{${hashTagContent(`${rule.name}:${key}`)}}`
       : `${this.prefix}${rule.name}:${key}`;
   }
 }

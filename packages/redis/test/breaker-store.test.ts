@@ -71,6 +71,9 @@ describe('RedisBreakerStore options', () => {
     expect(store.flushIntervalMs).toBe(100);
     expect(store.channel).toBe('app:cb:events');
     expect(store.redisKeys('plant-id')).toEqual(['app:cb:{plant-id}', 'app:cb:{plant-id}:probes']);
+    // A `}` cannot end the hash tag early (an empty tag puts the two keys in different slots).
+    expect(store.redisKeys('}edge')).toEqual(['app:cb:{%7Dedge}', 'app:cb:{%7Dedge}:probes']);
+    expect(store.redisKeys('')[0]).toBe('app:cb:{%}');
     expect(store.available).toBe(false);
     await store.close();
   });
