@@ -5,6 +5,7 @@ import { freePort } from '../../../test/redis-server';
 import { createRedisClient, failFastRedisOptions } from './create-redis-client';
 import { RATE_LIMIT_SCRIPT, RATE_LIMIT_SCRIPT_SHA } from './internal/rate-limit-script';
 import { RedisRateLimitStore } from './redis-rate-limit-store';
+import { RedisReplyError, isRedisReplyError } from './redis-reply-error';
 import { RedisUnavailableError, isRedisUnavailableError } from './redis-unavailable-error';
 
 const rule: RateLimitRule = Object.freeze({
@@ -77,6 +78,9 @@ describe('RedisRateLimitStore options', () => {
     ['prefix', { client: fakeClient(), prefix: 'x'.repeat(201) }],
     ['prefix', { client: fakeClient(), prefix: 'tenant{a}:' }],
     ['hashTag', { client: fakeClient(), hashTag: 'yes' }],
+    ['readyTimeoutMs', { client: fakeClient(), readyTimeoutMs: -1 }],
+    ['readyTimeoutMs', { client: fakeClient(), readyTimeoutMs: 'soon' }],
+    ['readyTimeoutMs', { client: fakeClient(), readyTimeoutMs: 120_000 }],
     ['failFast', { client: fakeClient(), failFast: 0 }],
     ['keyPrefix', { client: fakeClient(), keyPrefix: 'x' }],
   ])('rejects a bad %s with a ConfigError naming it', (path, options) => {
@@ -115,16 +119,48 @@ describe('RedisRateLimitStore commands', () => {
 
   it('reports the limit (not the burst) for window algorithms', async () => {
     const client = fakeClient();
+    client.evalsha.mockResolvedValueOnce([1, 9, 100, 0]);
     const fixed: RateLimitRule = { ...rule, algorithm: 'fixed-window', burst: 10 };
     const decision = await storeWith(client).consume('k', 1, fixed);
     expect(decision).toEqual({
       allowed: true,
       limit: 10,
-      remaining: 19,
+      remaining: 9,
       resetMs: 100,
       retryAfterMs: 0,
     });
     expect(client.evalsha.mock.calls[0]?.[3]).toBe(1);
+  });
+
+  it.each([
+    ['a status reply', 'OK'],
+    ['an integer', 1],
+    ['nothing', null],
+    ['a short array', [1, 2, 3]],
+    ['a long array', [1, 2, 3, 4, 5]],
+    ['an unknown verdict', [2, 1, 1, 0]],
+    ['a negative count', [0, -1, 1, 5]],
+    ['a fraction', [1, 1.5, 1, 0]],
+    ['strings', ['1', '1', '1', '0']],
+    ['more remaining than the limit', [1, 21, 1, 0]],
+    ['a wait on an allowed decision', [1, 5, 10, 7]],
+    ['a non-finite time', [0, 0, Infinity, 0]],
+  ])('rejects %s as a malformed reply, never as a decision', async (_what, reply) => {
+    const client = fakeClient();
+    client.evalsha.mockResolvedValueOnce(reply);
+    const error = await storeWith(client)
+      .consume('k', 1, rule)
+      .catch((e: unknown) => e);
+    expect(isRedisReplyError(error)).toBe(true);
+    expect((error as RedisReplyError).code).toBe('EREDISREPLY');
+    expect((error as RedisReplyError).message).toContain('Malformed reply from Redis');
+  });
+
+  it('bounds the description of a malformed reply', () => {
+    const error = RedisReplyError.create('x', ['a'.repeat(10_000), ...Array<number>(100).fill(1)]);
+    expect(error.reply.length).toBeLessThanOrEqual(123);
+    expect(error.stack?.split('\n')).toHaveLength(1);
+    expect(isRedisReplyError(new Error('x'))).toBe(false);
   });
 
   it('sends the script text once with EVAL when Redis answers NOSCRIPT', async () => {
@@ -211,7 +247,7 @@ describe('RedisRateLimitStore fail-fast', () => {
     });
     real.on('error', () => {});
     await new Promise<void>((resolve) => real!.once('reconnecting', () => resolve()));
-    const store = new RedisRateLimitStore({ client: real });
+    const store = new RedisRateLimitStore({ client: real, readyTimeoutMs: 0 });
     const started = performance.now();
     const error = await store.consume('k', 1, rule).catch((e: unknown) => e);
     expect(performance.now() - started).toBeLessThan(50);

@@ -1,5 +1,7 @@
 import {
   ConfigError,
+  parseDuration,
+  type Duration,
   type RateLimitDecision,
   type RateLimitRule,
   type RateLimitStore,
@@ -11,6 +13,7 @@ import {
   RATE_LIMIT_SCRIPT_SHA,
 } from './internal/rate-limit-script';
 import { checkOptions, clientOption, hashTagContent, prefixOption } from './internal/options';
+import { RedisReplyError } from './redis-reply-error';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -40,6 +43,14 @@ export interface RedisRateLimitStoreOptions {
    * @defaultValue `true`
    */
   failFast?: boolean;
+  /**
+   * Until the client has been ready once (the application is starting), a call waits up to this
+   * long for the first connection instead of failing at once; after that, a lost connection
+   * fails at once. The limiter's `storeTimeoutMs` also bounds the wait: connect before serving
+   * (`await store.ready()`). 0 never waits.
+   * @defaultValue 1000
+   */
+  readyTimeoutMs?: Duration;
 }
 
 /** The slice of the ioredis API the store uses; `Redis` and `Cluster` both provide it. */
@@ -49,12 +60,18 @@ interface ScriptClient {
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   del(key: string): Promise<number>;
   connect(): Promise<void>;
+  once?(event: string, listener: () => void): unknown;
+  off?(event: string, listener: () => void): unknown;
 }
 
-type Reply = readonly [allowed: number, remaining: number, resetMs: number, retryAfterMs: number];
-
 const OWNER = 'RedisRateLimitStore';
-const KNOWN_OPTIONS: readonly string[] = ['client', 'prefix', 'hashTag', 'failFast'];
+const KNOWN_OPTIONS: readonly string[] = [
+  'client',
+  'prefix',
+  'hashTag',
+  'failFast',
+  'readyTimeoutMs',
+];
 const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
 
 /**
@@ -69,6 +86,9 @@ const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
  *
  * Keys are `<prefix>{<limiter name>:<key>}` and expire when idle (at the end of the window, when
  * a bucket is full again, or when a block ends); `reset()` deletes them.
+ *
+ * Every reply is checked: anything but a well-formed decision rejects with
+ * {@link RedisReplyError}, a store failure like any other, never a decision.
  *
  * Redis being down is a store failure, raised at once: the store never lets a call wait in
  * ioredis' offline queue (see `failFast`), so a limiter's breaker, `storeTimeoutMs` and
@@ -96,8 +116,15 @@ export class RedisRateLimitStore implements RateLimitStore {
   /** Whether keys carry a Cluster hash tag. */
   readonly hashTag: boolean;
 
+  /** How long a call waits for the client's first connection. */
+  readonly readyTimeoutMs: number;
+
   private readonly client: ScriptClient;
   private readonly failFast: boolean;
+  /** Whether the client has been ready once. */
+  private wasReady: boolean;
+  /** Settles at the client's first `ready` (only while it has never been ready). */
+  private firstReady: Promise<void> | undefined = undefined;
 
   constructor(options: RedisRateLimitStoreOptions) {
     checkOptions(OWNER, options, KNOWN_OPTIONS);
@@ -110,17 +137,35 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.hashTag = booleanOption('hashTag', options.hashTag, true);
     this.failFast = booleanOption('failFast', options.failFast, true);
     this.prefix = prefixOption(OWNER, options.prefix, 'bw:rl:', this.hashTag);
+    this.readyTimeoutMs = readyTimeoutOption(options.readyTimeoutMs);
+    this.wasReady = this.client.status === 'ready';
+  }
+
+  /**
+   * Resolves once the client is ready (connecting a `lazyConnect` client); rejects with
+   * {@link RedisUnavailableError} when it is not ready within `timeoutMs`. Await it at startup,
+   * before serving, so the first requests find Redis connected.
+   *
+   * @param timeoutMs - longest wait @defaultValue 5000
+   * @throws RedisUnavailableError (as a rejection) when the client is not ready in time
+   */
+  async ready(timeoutMs = 5_000): Promise<void> {
+    if (this.client.status !== 'ready' && !(await this.waitReady(timeoutMs))) {
+      throw this.unavailable();
+    }
   }
 
   /**
    * Applies `cost` to `key` under `rule` in one EVALSHA and returns the decision.
    *
    * @throws RedisUnavailableError (as a rejection) when `failFast` is on and the client is not
-   * ready; any error of the client or the server otherwise
+   * ready (after up to `readyTimeoutMs` while it has never been ready)
+   * @throws RedisReplyError (as a rejection) when the reply is not a decision; any error of the
+   * client or the server otherwise
    */
   async consume(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
     const client = this.client;
-    if (this.failFast && client.status !== 'ready') throw this.unavailable();
+    if (this.failFast && client.status !== 'ready') await this.whenStarted();
     const redisKey = this.redisKey(key, rule);
     const code = ALGORITHM_CODE[rule.algorithm];
     let reply: unknown;
@@ -152,14 +197,7 @@ export class RedisRateLimitStore implements RateLimitStore {
         cost,
       );
     }
-    const r = reply as Reply;
-    return {
-      allowed: r[0] === 1,
-      limit: rule.algorithm === 'token-bucket' ? rule.burst : rule.limit,
-      remaining: r[1],
-      resetMs: r[2],
-      retryAfterMs: r[3],
-    };
+    return decisionOf(reply, rule);
   }
 
   /**
@@ -170,8 +208,43 @@ export class RedisRateLimitStore implements RateLimitStore {
    */
   async reset(key: string, rule: RateLimitRule): Promise<void> {
     const client = this.client;
-    if (this.failFast && client.status !== 'ready') throw this.unavailable();
+    if (this.failFast && client.status !== 'ready') await this.whenStarted();
     await client.del(this.redisKey(key, rule));
+  }
+
+  /**
+   * A call found the client not ready: while it has never been ready (starting up), waits for
+   * it up to `readyTimeoutMs`; throws {@link RedisUnavailableError} when it is still not ready.
+   */
+  private async whenStarted(): Promise<void> {
+    if (this.wasReady || this.readyTimeoutMs === 0) throw this.unavailable();
+    if (!(await this.waitReady(this.readyTimeoutMs))) throw this.unavailable();
+  }
+
+  /** Waits up to `timeoutMs` for the client to be ready; returns whether it is. */
+  private async waitReady(timeoutMs: number): Promise<boolean> {
+    const client = this.client;
+    if (client.status === 'ready') return true;
+    if (client.once === undefined || client.off === undefined) return false;
+    if (client.status === 'wait') client.connect().catch(ignore);
+    if (this.firstReady === undefined) {
+      const once = client.once.bind(client);
+      this.firstReady = new Promise<void>((resolve) => {
+        once('ready', () => {
+          this.wasReady = true;
+          this.firstReady = undefined;
+          resolve();
+        });
+      });
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([this.firstReady, timedOut]);
+    clearTimeout(timer);
+    if (client.status === 'ready') this.wasReady = true;
+    return client.status === 'ready';
   }
 
   /**
@@ -198,8 +271,48 @@ export class RedisRateLimitStore implements RateLimitStore {
 
 function ignore(): void {}
 
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+/**
+ * The decision in a script reply, checked: `[allowed 0|1, remaining, resetMs, retryAfterMs]`,
+ * whole numbers >= 0, `remaining` at most the limit, no wait when allowed.
+ * @throws RedisReplyError when the reply is anything else
+ */
+function decisionOf(reply: unknown, rule: RateLimitRule): RateLimitDecision {
+  const limit = rule.algorithm === 'token-bucket' ? rule.burst : rule.limit;
+  if (Array.isArray(reply) && reply.length === 4) {
+    const [allowed, remaining, resetMs, retryAfterMs] = reply as unknown[];
+    if (
+      (allowed === 0 || allowed === 1) &&
+      isCount(remaining) &&
+      remaining <= limit &&
+      isCount(resetMs) &&
+      isCount(retryAfterMs) &&
+      (allowed === 0 || retryAfterMs === 0)
+    ) {
+      return { allowed: allowed === 1, limit, remaining, resetMs, retryAfterMs };
+    }
+  }
+  throw RedisReplyError.create('a rate-limit decision', reply);
+}
+
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+function readyTimeoutOption(value: unknown): number {
+  if (value === undefined) return 1_000;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 0 || ms > 60_000) {
+    throw new ConfigError(
+      OWNER,
+      'readyTimeoutMs',
+      value,
+      'must be a duration from 0 to 60000 ms (milliseconds, or a string like "1s")',
+    );
+  }
+  return ms;
 }
 
 function booleanOption(path: string, value: unknown, fallback: boolean): boolean {

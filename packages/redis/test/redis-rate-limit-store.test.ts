@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { describeRateLimitStore } from '@breakwater/core/testing';
 import type { Redis } from 'ioredis';
-import { startRedisServer, type RedisServerHandle } from '../../../test/redis-server';
+import { freePort, startRedisServer, type RedisServerHandle } from '../../../test/redis-server';
 import { RATE_LIMIT_SCRIPT_SHA } from '../src/internal/rate-limit-script';
 import { RedisRateLimitStore, createRedisClient } from '../src';
 import {
@@ -40,6 +40,44 @@ describeRedis(`RedisRateLimitStore on the shared test server${skipReason}`, () =
     () => new RedisRateLimitStore({ client, prefix: 'bw:test:plain:', hashTag: false }),
     { describe, it, algorithms: ['sliding-window'] },
   );
+
+  describe('readiness', () => {
+    it('waits for the first connection of a client that is still connecting', async () => {
+      const lazy = createRedisClient(redisUrl!, { lazyConnect: true });
+      try {
+        const starting = new RedisRateLimitStore({ client: lazy });
+        expect(lazy.status).toBe('wait');
+        const decision = await starting.consume('k', 1, testRule('fixed-window'));
+        expect(decision).toMatchObject({ allowed: true, remaining: 4 });
+      } finally {
+        lazy.disconnect();
+      }
+    });
+
+    it('ready() connects and resolves, or rejects within its bound', async () => {
+      const lazy = createRedisClient(redisUrl!, { lazyConnect: true });
+      const port = await freePort();
+      const nowhere = createRedisClient(`redis://127.0.0.1:${port}`, {
+        lazyConnect: true,
+        retryStrategy: () => 20,
+      });
+      nowhere.on('error', () => {});
+      try {
+        await new RedisRateLimitStore({ client: lazy }).ready();
+        expect(lazy.status).toBe('ready');
+        const unreachable = new RedisRateLimitStore({ client: nowhere, readyTimeoutMs: 50 });
+        const started = performance.now();
+        await expect(unreachable.ready(100)).rejects.toMatchObject({ code: 'EREDISUNAVAILABLE' });
+        await expect(unreachable.consume('k', 1, testRule('fixed-window'))).rejects.toMatchObject({
+          code: 'EREDISUNAVAILABLE',
+        });
+        expect(performance.now() - started).toBeLessThan(1_000);
+      } finally {
+        lazy.disconnect();
+        nowhere.disconnect();
+      }
+    });
+  });
 
   describe('keys', () => {
     it('carry the prefix and the hash tag, and expire at the end of the window', async () => {
@@ -100,10 +138,10 @@ describeRedis(`RedisRateLimitStore on the shared test server${skipReason}`, () =
     });
   });
 
-  it('connects a lazyConnect client on first use, refusing that first call at once', async () => {
+  it('with readyTimeoutMs 0, connects a lazyConnect client on first use, refusing that first call at once', async () => {
     const lazy = createRedisClient(redisUrl!, { lazyConnect: true });
     try {
-      const lazyStore = new RedisRateLimitStore({ client: lazy });
+      const lazyStore = new RedisRateLimitStore({ client: lazy, readyTimeoutMs: 0 });
       const rule = testRule('fixed-window');
       await expect(lazyStore.consume('k', 1, rule)).rejects.toMatchObject({
         code: 'EREDISUNAVAILABLE',
