@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
+  TimeoutError,
   parseDuration,
   type BreakerLink,
   type BreakerStore,
@@ -8,7 +9,13 @@ import {
   type SharedBreaker,
 } from '@breakwater/core';
 import type { Cluster, Redis } from 'ioredis';
-import { BreakerLinkImpl, sharedState, type LinkHost } from './internal/breaker-link';
+import {
+  BreakerLinkImpl,
+  parseReply,
+  sharedState,
+  type LinkHost,
+  type ScriptReply,
+} from './internal/breaker-link';
 import { BREAKER_SCRIPT, BREAKER_SCRIPT_SHA } from './internal/breaker-script';
 import { breakerArgs, scriptArgv } from './internal/breaker-settings';
 import { checkOptions, clientOption, hashTagContent, prefixOption } from './internal/options';
@@ -59,6 +66,13 @@ export interface RedisBreakerStoreOptions {
    */
   claimTimeoutMs?: Duration;
   /**
+   * Longest a script call may take. One that fails, answers junk or takes longer makes the store
+   * unavailable for that breaker, which then decides on its own counts until a probe (one at a
+   * time, at each flush interval) is answered. `close()` takes at most about this long too.
+   * @defaultValue 300
+   */
+  commandTimeoutMs?: Duration;
+  /**
    * How long a decision on cluster totals waits for every process to report: a rate rule acts
    * only once its window has collected for this long, a run of consecutive failures only once it
    * has lasted this long. 0 decides on what has arrived (one process, or tests).
@@ -105,6 +119,7 @@ const KNOWN_OPTIONS: readonly string[] = [
   'keyTtlMs',
   'probeLeaseMs',
   'claimTimeoutMs',
+  'commandTimeoutMs',
   'quietPeriodMs',
   'clock',
   'onError',
@@ -161,6 +176,7 @@ export class RedisBreakerStore implements BreakerStore {
   private readonly keyTtlMs: number;
   private readonly probeLeaseMs: number;
   private readonly quietPeriodMs: number;
+  private readonly commandTimeoutMs: number;
   private readonly clock: { now(): number } | undefined;
   /** Every script call in flight. */
   private readonly pending = new Set<Promise<unknown>>();
@@ -214,6 +230,7 @@ export class RedisBreakerStore implements BreakerStore {
     this.keyTtlMs = duration('keyTtlMs', options.keyTtlMs, 86_400_000, 1_000, 2 ** 40);
     this.probeLeaseMs = duration('probeLeaseMs', options.probeLeaseMs, 30_000, 1, 2 ** 40);
     const claimTimeoutMs = duration('claimTimeoutMs', options.claimTimeoutMs, 250, 1, 60_000);
+    this.commandTimeoutMs = duration('commandTimeoutMs', options.commandTimeoutMs, 300, 1, 60_000);
     this.quietPeriodMs = duration(
       'quietPeriodMs',
       options.quietPeriodMs,
@@ -338,20 +355,16 @@ export class RedisBreakerStore implements BreakerStore {
   /**
    * Sends pending counts, then stops: the flush timer ends, the store unsubscribes and closes
    * the subscriber it created. Breakers keep working on their own state afterwards. The command
-   * client is yours to close.
+   * client is yours to close. Resolves within about twice `commandTimeoutMs`, whatever Redis
+   * does (a frozen server is given up on).
    */
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.available) {
       for (const link of this.dirty) link.flush();
     }
-    const pending: Promise<void>[] = [];
-    for (const set of this.links.values()) {
-      for (const ref of set) {
-        const flush = ref.deref()?.inFlight;
-        if (flush !== undefined) pending.push(flush);
-      }
-    }
+    // Every script call settles within commandTimeoutMs (answered, failed or given up on).
+    const pending = [...this.pending];
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.urgentTimer);
@@ -372,7 +385,15 @@ export class RedisBreakerStore implements BreakerStore {
     if (this.ownsSubscriber) {
       subscriber.disconnect();
     } else if (subscriber.status === 'ready') {
-      await subscriber.unsubscribe(this.channel).catch(this.ignoreError);
+      // A frozen server never answers: give up after the bound.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        subscriber.unsubscribe(this.channel).catch(this.ignoreError),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.commandTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
     }
   }
 
@@ -389,7 +410,7 @@ export class RedisBreakerStore implements BreakerStore {
     link: BreakerLinkImpl,
     op: number,
     args: readonly (string | number)[],
-  ): Promise<unknown> {
+  ): Promise<ScriptReply> {
     const client = this.client;
     if (client.status !== 'ready') {
       return Promise.reject(RedisUnavailableError.create(client.status));
@@ -403,17 +424,36 @@ export class RedisBreakerStore implements BreakerStore {
         // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL caches it again.
         return client.eval(BREAKER_SCRIPT, 2, state, permits, ...argv);
       });
-    const pending = this.pending;
-    pending.add(request);
-    const done = (): void => {
-      pending.delete(request);
+    link.outstanding++;
+    const answered = (): void => {
+      link.outstanding--;
     };
-    request.then(done, done);
-    return request;
+    request.then(answered, answered);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bounded = new Promise<ScriptReply>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new TimeoutError(this.commandTimeoutMs)),
+        this.commandTimeoutMs,
+      );
+      request.then((reply) => resolve(parseReply(reply)), reject).catch(reject);
+    });
+    const pending = this.pending;
+    pending.add(bounded);
+    const done = (): void => {
+      clearTimeout(timer);
+      pending.delete(bounded);
+    };
+    bounded.then(done, done);
+    return bounded;
   }
 
   private tick(): void {
     this.checkAvailability();
+    if (this.available) {
+      for (const set of this.links.values()) {
+        for (const ref of set) ref.deref()?.probe();
+      }
+    }
     for (const link of this.dirty) {
       if (link.flush()) this.dirty.delete(link);
     }
