@@ -35,6 +35,16 @@ export interface RedisBreakerStoreOptions {
    */
   subscriber?: Redis | Cluster;
   /**
+   * Transitions travel over sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+) on each
+   * breaker's own channel `<prefix>{<name>}:events`, in the slot of its keys, instead of one
+   * channel every node of a Cluster relays. Needs Redis 7 and, for a `Cluster`, ioredis with
+   * `shardedSubscribers` (the store's own subscriber turns it on). Set it to false on a Redis 6
+   * Cluster.
+   * @defaultValue `true` for a Redis Cluster client whose ioredis supports sharded subscribers,
+   * `false` otherwise
+   */
+  shardedPubSub?: boolean;
+  /**
    * Prepended to every key and to the channel (`<prefix>events`). Must not contain `{` or `}`:
    * each breaker's keys carry its name as a Redis Cluster hash tag (`bw:cb:{plant-id}`; a `}` or
    * `%` in a name is percent-encoded there, so the tag is never empty or cut short).
@@ -104,6 +114,8 @@ interface SubscriberClient {
   readonly status: string;
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
+  ssubscribe?(channel: string): Promise<unknown>;
+  sunsubscribe?(channel: string): Promise<unknown>;
   on(event: string, listener: (...args: never[]) => void): unknown;
   off(event: string, listener: (...args: never[]) => void): unknown;
   connect(): Promise<unknown>;
@@ -114,6 +126,7 @@ const OWNER = 'RedisBreakerStore';
 const KNOWN_OPTIONS: readonly string[] = [
   'client',
   'subscriber',
+  'shardedPubSub',
   'prefix',
   'flushIntervalMs',
   'keyTtlMs',
@@ -165,8 +178,13 @@ export class RedisBreakerStore implements BreakerStore {
   readonly shared = true;
   /** The key prefix in use. */
   readonly prefix: string;
-  /** The channel transitions are published on. */
+  /**
+   * The channel transitions are published on; with sharded pub/sub, each breaker has its own
+   * (`<prefix>{<name>}:events`, see {@link RedisBreakerStore.channelOf}).
+   */
   readonly channel: string;
+  /** Whether transitions travel over sharded pub/sub. */
+  readonly sharded: boolean;
   /** Interval between two flushes of a breaker's counts. */
   readonly flushIntervalMs: number;
 
@@ -190,7 +208,15 @@ export class RedisBreakerStore implements BreakerStore {
   }>(({ name, ref }) => {
     const set = this.links.get(name);
     set?.delete(ref);
-    if (set?.size === 0) this.links.delete(name);
+    if (set?.size === 0) {
+      this.links.delete(name);
+      const channel = this.shardChannels.get(name);
+      if (channel !== undefined) {
+        this.shardChannels.delete(name);
+        this.shardsSubscribed.delete(channel);
+        this.subscriber.sunsubscribe?.(channel).catch(this.ignoreError);
+      }
+    }
   });
   private readonly dirty = new Set<BreakerLinkImpl>();
   private readonly urgent = new Set<BreakerLinkImpl>();
@@ -200,6 +226,9 @@ export class RedisBreakerStore implements BreakerStore {
   private urgentTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private urgentDueAt = Infinity;
   private subscribed = false;
+  /** Sharded mode: the channel of every breaker name in use, and those subscribed. */
+  private readonly shardChannels = new Map<string, string>();
+  private readonly shardsSubscribed = new Set<string>();
   private wasAvailable = false;
   private closed = false;
   private readonly onClientReady = (): void => this.checkAvailability();
@@ -209,6 +238,7 @@ export class RedisBreakerStore implements BreakerStore {
   private readonly onSubscriberReady = (): void => this.subscribe();
   private readonly onSubscriberLost = (): void => {
     this.subscribed = false;
+    this.shardsSubscribed.clear();
     this.wasAvailable = false;
   };
   private readonly onSubscriberMessage = (channel: string, message: string): void =>
@@ -255,12 +285,43 @@ export class RedisBreakerStore implements BreakerStore {
         'must be a separate connection (a subscribed connection cannot run commands)',
       );
     }
+    const given = options.client as unknown as {
+      isCluster?: boolean;
+      options?: object;
+      duplicate(nodes?: unknown[], options?: object): Redis | Cluster;
+    };
+    const isCluster = given.isCluster === true;
+    const clusterCanShard =
+      isCluster && given.options !== undefined && 'shardedSubscribers' in given.options;
+    if (options.shardedPubSub !== undefined && typeof options.shardedPubSub !== 'boolean') {
+      throw new ConfigError(OWNER, 'shardedPubSub', options.shardedPubSub, 'must be a boolean');
+    }
+    this.sharded = options.shardedPubSub ?? clusterCanShard;
+    if (this.sharded && isCluster && !clusterCanShard) {
+      throw new ConfigError(
+        OWNER,
+        'shardedPubSub',
+        true,
+        'needs an ioredis version whose Cluster has the shardedSubscribers option',
+      );
+    }
     const subscriber = clientOption<SubscriberClient>(
       OWNER,
       'subscriber',
-      options.subscriber ?? (options.client as { duplicate(): Redis | Cluster }).duplicate(),
+      options.subscriber ??
+        (isCluster && this.sharded
+          ? given.duplicate([], { shardedSubscribers: true })
+          : given.duplicate()),
       SUBSCRIBER_METHODS,
     );
+    if (this.sharded && typeof subscriber.ssubscribe !== 'function') {
+      throw new ConfigError(
+        OWNER,
+        'shardedPubSub',
+        true,
+        'needs a subscriber with ssubscribe() (ioredis 5.3 or later)',
+      );
+    }
     this.subscriber = subscriber;
     this.ownsSubscriber = options.subscriber === undefined;
 
@@ -270,6 +331,8 @@ export class RedisBreakerStore implements BreakerStore {
       get available() {
         return store.available;
       },
+      subscribedTo: (link) =>
+        !this.sharded || this.shardsSubscribed.has(this.channelOf(link.breaker.name)),
       claimTimeoutMs,
       urgentGapMs: this.flushIntervalMs / 5,
       run: (link, op, args) => this.run(link, op, args),
@@ -284,7 +347,7 @@ export class RedisBreakerStore implements BreakerStore {
     const client = this.client;
     client.on('ready', this.onClientReady);
     client.on('close', this.onConnectionLost);
-    subscriber.on('message', this.onSubscriberMessage);
+    subscriber.on(this.sharded ? 'smessage' : 'message', this.onSubscriberMessage);
     subscriber.on('ready', this.onSubscriberReady);
     subscriber.on('close', this.onSubscriberLost);
     if (this.ownsSubscriber) {
@@ -309,8 +372,10 @@ export class RedisBreakerStore implements BreakerStore {
     const name = breaker.name;
     const settings = breaker.settings;
     const tag = `${this.prefix}{${hashTagContent(name)}}`;
+    const channel = this.channelOf(name);
     const args = breakerArgs({
-      channel: this.channel,
+      channel,
+      sharded: this.sharded,
       name,
       settings,
       leaseMs: settings.halfOpenMaxWaitMs > 0 ? settings.halfOpenMaxWaitMs : this.probeLeaseMs,
@@ -326,7 +391,13 @@ export class RedisBreakerStore implements BreakerStore {
     );
     const ref = new WeakRef(link);
     let set = this.links.get(name);
-    if (set === undefined) this.links.set(name, (set = new Set()));
+    if (set === undefined) {
+      this.links.set(name, (set = new Set()));
+      if (this.sharded) {
+        this.shardChannels.set(name, channel);
+        if (this.subscribed) this.subscribeShard(name, channel);
+      }
+    }
     set.add(ref);
     this.forget.register(link, { name, ref });
     if (!this.closed && this.timer === undefined) {
@@ -378,7 +449,7 @@ export class RedisBreakerStore implements BreakerStore {
     client.off('ready', this.onClientReady);
     client.off('close', this.onConnectionLost);
     const subscriber = this.subscriber;
-    subscriber.off('message', this.onSubscriberMessage);
+    subscriber.off(this.sharded ? 'smessage' : 'message', this.onSubscriberMessage);
     subscriber.off('ready', this.onSubscriberReady);
     subscriber.off('close', this.onSubscriberLost);
     this.subscribed = false;
@@ -387,14 +458,28 @@ export class RedisBreakerStore implements BreakerStore {
     } else if (subscriber.status === 'ready') {
       // A frozen server never answers: give up after the bound.
       let timer: ReturnType<typeof setTimeout> | undefined;
+      const channels = this.sharded ? [...this.shardChannels.values()] : [this.channel];
+      const unsubscribe = (channel: string): Promise<unknown> =>
+        (this.sharded ? subscriber.sunsubscribe!(channel) : subscriber.unsubscribe(channel)).catch(
+          this.ignoreError,
+        );
       await Promise.race([
-        subscriber.unsubscribe(this.channel).catch(this.ignoreError),
+        Promise.all(channels.map(unsubscribe)),
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, this.commandTimeoutMs);
         }),
       ]);
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The channel the transitions of the breaker called `name` are published on: its own
+   * (`<prefix>{<name>}:events`, in the slot of its keys) with sharded pub/sub, the store's
+   * `channel` otherwise.
+   */
+  channelOf(name: string): string {
+    return this.sharded ? `${this.prefix}{${hashTagContent(name)}}:events` : this.channel;
   }
 
   /**
@@ -489,12 +574,44 @@ export class RedisBreakerStore implements BreakerStore {
 
   private subscribe(): void {
     if (this.closed) return;
+    if (this.sharded) {
+      // Each breaker's channel lives in its own slot: one SSUBSCRIBE per name.
+      this.subscribed = true;
+      for (const [name, channel] of this.shardChannels) this.subscribeShard(name, channel);
+      this.checkAvailability();
+      return;
+    }
     this.subscriber.subscribe(this.channel).then(
       () => {
         this.subscribed = true;
         this.checkAvailability();
       },
       (error: unknown) => this.report(error),
+    );
+  }
+
+  /** Subscribes to one breaker's channel, then resyncs its breakers (they may have missed some). */
+  private subscribeShard(name: string, channel: string): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    Promise.race([
+      this.subscriber.ssubscribe!(channel),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new TimeoutError(this.commandTimeoutMs)),
+          this.commandTimeoutMs,
+        );
+      }),
+    ]).then(
+      () => {
+        clearTimeout(timer);
+        if (this.closed || this.shardChannels.get(name) !== channel) return;
+        this.shardsSubscribed.add(channel);
+        if (this.available) for (const ref of this.links.get(name) ?? []) ref.deref()?.sync();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        this.report(error);
+      },
     );
   }
 
@@ -512,7 +629,7 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   private onMessage(channel: string, message: string): void {
-    if (channel !== this.channel) return;
+    if (!this.sharded && channel !== this.channel) return;
     // generation|state|retryAfterMs|openedAgoMs|backoffLevel|closedAgoMs|reason|name
     const fields: string[] = [];
     let start = 0;
@@ -522,8 +639,9 @@ export class RedisBreakerStore implements BreakerStore {
       fields.push(message.slice(start, end));
       start = end + 1;
     }
-    const set = this.links.get(message.slice(start));
-    if (set === undefined) return;
+    const name = message.slice(start);
+    const set = this.links.get(name);
+    if (set === undefined || (this.sharded && this.shardChannels.get(name) !== channel)) return;
     const state = sharedState(
       Number(fields[0]),
       Number(fields[1]),

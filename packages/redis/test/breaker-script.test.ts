@@ -117,6 +117,7 @@ describeRedis(`breaker script${skipReason}`, () => {
     const keys = [`test:cb:{${name}}`, `test:cb:{${name}}:probes`] as const;
     const settings = breakerArgs({
       channel,
+      sharded: false,
       name,
       settings: sharedSettings(s),
       leaseMs: s.leaseMs,

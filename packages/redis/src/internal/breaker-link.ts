@@ -13,6 +13,8 @@ import { OP_CLAIM, OP_COMMAND, OP_FLUSH, OP_SETTLE, OP_SYNC, STATE_CODES } from 
 export interface LinkHost {
   /** Whether both connections are up (the link adds its own health: see `degraded`). */
   readonly available: boolean;
+  /** Whether the transitions of `link`'s breaker reach this store (its channel is subscribed). */
+  subscribedTo(link: BreakerLinkImpl): boolean;
   /** Longest a call waits for a probe permit. */
   readonly claimTimeoutMs: number;
   /** Shortest gap between two flushes of one breaker hurried by its own counts. */
@@ -192,7 +194,7 @@ export class BreakerLinkImpl implements BreakerLink {
   }
 
   get available(): boolean {
-    return !this.degraded && this.host.available;
+    return !this.degraded && this.host.available && this.host.subscribedTo(this);
   }
 
   get claiming(): number {

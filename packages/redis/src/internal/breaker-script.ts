@@ -65,7 +65,7 @@ export const STATE_CODES = ['closed', 'open', 'half_open', 'forced_open', 'disab
  * buckets older than the window are dropped at each flush.
  *
  * A flush costs TIME, HMGET and HSET (plus PEXPIRE once per tenth of the key's time to live, and
- * DEL and PUBLISH on a transition).
+ * DEL and PUBLISH on a transition; SPUBLISH on the breaker's own channel and slot in sharded mode).
  */
 export const BREAKER_SCRIPT = `
 local CLOSED, OPEN, HALF, FORCED, DISABLED = 0, 1, 2, 3, 4
@@ -131,7 +131,9 @@ local function save(transition)
   end
   if transition then
     local r = reply(1)
-    redis.call('PUBLISH', channel, num(gen) .. '|' .. state .. '|' .. num(r[4]) .. '|' ..
+    local publish = 'PUBLISH'
+    if sharded == 1 then publish = 'SPUBLISH' end
+    redis.call(publish, channel, num(gen) .. '|' .. state .. '|' .. num(r[4]) .. '|' ..
       num(r[5]) .. '|' .. level .. '|' .. num(r[7]) .. '|' .. reason .. '|' .. name)
   end
 end

@@ -4,6 +4,8 @@ import type { SharedBreakerSettings } from '@breakwater/core';
 export interface BreakerScriptInput {
   /** The channel transitions are published on. */
   readonly channel: string;
+  /** Publish with SPUBLISH (sharded pub/sub, Redis 7+) rather than PUBLISH. */
+  readonly sharded: boolean;
   /** The breaker's name (ends every published message). */
   readonly name: string;
   /** The breaker's resolved options. */
@@ -30,6 +32,7 @@ type Setting = readonly [
  */
 export const BREAKER_SETTINGS: readonly Setting[] = [
   ['channel', 'string', (i) => i.channel],
+  ['sharded', 'number', (i) => (i.sharded ? 1 : 0)],
   ['name', 'string', (i) => i.name],
   ['failureThreshold', 'number', (i) => i.settings.failureThreshold],
   ['failureRate', 'number', (i) => i.settings.failureRateThreshold],
