@@ -156,6 +156,29 @@ describe('RedisRateLimitStore commands', () => {
     expect((error as RedisReplyError).message).toContain('Malformed reply from Redis');
   });
 
+  it('rejects every decision of a batch whose reply has the wrong length', async () => {
+    const client = fakeClient();
+    client.evalsha.mockResolvedValueOnce([1, 1, 1, 0]);
+    const store = storeWith(client);
+    const results = await Promise.allSettled([
+      store.consume('a', 1, rule),
+      store.consume('b', 1, rule),
+    ]);
+    expect(client.evalsha).toHaveBeenCalledTimes(1);
+    expect(client.evalsha.mock.calls[0]?.[1]).toBe(2);
+    for (const result of results) {
+      expect(result.status).toBe('rejected');
+      expect(isRedisReplyError((result as PromiseRejectedResult).reason)).toBe(true);
+    }
+  });
+
+  it('sends one call per decision to a Cluster', async () => {
+    const client = Object.assign(fakeClient(), { isCluster: true });
+    const store = storeWith(client);
+    await Promise.all([store.consume('a', 1, rule), store.consume('b', 1, rule)]);
+    expect(client.evalsha).toHaveBeenCalledTimes(2);
+  });
+
   it('bounds the description of a malformed reply', () => {
     const error = RedisReplyError.create('x', ['a'.repeat(10_000), ...Array<number>(100).fill(1)]);
     expect(error.reply.length).toBeLessThanOrEqual(123);

@@ -64,6 +64,19 @@ interface ScriptClient {
   off?(event: string, listener: () => void): unknown;
 }
 
+/** A decision waiting for the end of its tick. */
+interface Queued {
+  readonly key: string;
+  readonly rule: RateLimitRule;
+  /** Negative: a refund. */
+  readonly cost: number;
+  resolve(decision: RateLimitDecision): void;
+  reject(error: unknown): void;
+}
+
+/** Most decisions in one script call. */
+const MAX_BATCH = 128;
+
 const OWNER = 'RedisRateLimitStore';
 const KNOWN_OPTIONS: readonly string[] = [
   'client',
@@ -79,8 +92,10 @@ const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
  *
  * Each decision is one round trip: one EVALSHA of a Lua script that runs the whole algorithm
  * (fixed window, sliding window or token bucket, with blocking) atomically on the server, on
- * the server's clock, with the exact arithmetic of the memory store. Inside the script a
- * decision costs TIME and GET, plus one SET (with its expiry) when something changed. The
+ * the server's clock, with the exact arithmetic of the memory store. Decisions asked for in the
+ * same tick share one EVALSHA and one TIME (on a single server; a Cluster spreads keys over
+ * slots, so there each decision has its own); each decision costs a GET, plus one SET (with its
+ * expiry) when something changed. The
  * script is sent by its SHA-1; when Redis does not know it (first use, restart, SCRIPT FLUSH)
  * it is sent once with EVAL, which caches it again.
  *
@@ -121,6 +136,10 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   private readonly client: ScriptClient;
   private readonly failFast: boolean;
+  /** Whether decisions of one tick share a script call (not on a Cluster). */
+  private readonly coalesce: boolean;
+  /** Decisions asked for in this tick, sent together at its end. */
+  private queue: Queued[] = [];
   /** Whether the client has been ready once. */
   private wasReady: boolean;
   /** Settles at the client's first `ready` (only while it has never been ready). */
@@ -139,6 +158,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.prefix = prefixOption(OWNER, options.prefix, 'bw:rl:', this.hashTag);
     this.readyTimeoutMs = readyTimeoutOption(options.readyTimeoutMs);
     this.wasReady = this.client.status === 'ready';
+    this.coalesce = (options.client as { isCluster?: unknown }).isCluster !== true;
   }
 
   /**
@@ -156,40 +176,63 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   /**
-   * Applies `cost` to `key` under `rule` in one EVALSHA and returns the decision.
+   * Applies `cost` to `key` under `rule` and returns the decision. Decisions asked for in the
+   * same tick travel in one EVALSHA (one per decision on a Cluster, whose keys live in different
+   * slots) and are taken in the order they were asked for.
    *
    * @throws RedisUnavailableError (as a rejection) when `failFast` is on and the client is not
    * ready (after up to `readyTimeoutMs` while it has never been ready)
    * @throws RedisReplyError (as a rejection) when the reply is not a decision; any error of the
    * client or the server otherwise
    */
-  async consume(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
+  consume(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
+    if (this.failFast && this.client.status !== 'ready') {
+      return this.whenStarted().then(() => this.enqueue(key, cost, rule));
+    }
+    return this.enqueue(key, cost, rule);
+  }
+
+  /**
+   * Gives back `cost` units an earlier allowed `consume(key, cost, rule)` took: a window's count
+   * never drops below zero, a token bucket never rises above its burst, and a key Redis no longer
+   * holds is left alone. Travels with the decisions of its tick.
+   *
+   * @throws RedisUnavailableError (as a rejection) when `failFast` is on and the client is not
+   * ready
+   * @throws RedisReplyError (as a rejection) when the reply is malformed
+   */
+  async refund(key: string, cost: number, rule: RateLimitRule): Promise<void> {
+    if (!(cost > 0)) return;
+    if (this.failFast && this.client.status !== 'ready') await this.whenStarted();
+    await this.enqueue(key, -cost, rule);
+  }
+
+  private enqueue(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
+    return new Promise<RateLimitDecision>((resolve, reject) => {
+      const queue = this.queue;
+      queue.push({ key: this.redisKey(key, rule), rule, cost, resolve, reject });
+      if (queue.length === 1) queueMicrotask(this.drain);
+    });
+  }
+
+  /** Sends what the tick asked for: one batch (in chunks), or one call each on a Cluster. */
+  private readonly drain = (): void => {
+    const queue = this.queue;
+    this.queue = [];
+    if (!this.coalesce) {
+      for (const item of queue) this.send([item]);
+      return;
+    }
+    for (let i = 0; i < queue.length; i += MAX_BATCH) this.send(queue.slice(i, i + MAX_BATCH));
+  };
+
+  private send(batch: readonly Queued[]): void {
     const client = this.client;
-    if (this.failFast && client.status !== 'ready') await this.whenStarted();
-    const redisKey = this.redisKey(key, rule);
-    const code = ALGORITHM_CODE[rule.algorithm];
-    let reply: unknown;
-    try {
-      reply = await client.evalsha(
-        RATE_LIMIT_SCRIPT_SHA,
-        1,
-        redisKey,
-        code,
-        rule.limit,
-        rule.windowMs,
-        rule.burst,
-        rule.blockDurationMs,
-        cost,
-      );
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script and
-      // caches it again, on the node that owns the key.
-      reply = await client.eval(
-        RATE_LIMIT_SCRIPT,
-        1,
-        redisKey,
-        code,
+    const args: (string | number)[] = [];
+    for (const { key } of batch) args.push(key);
+    for (const { rule, cost } of batch) {
+      args.push(
+        ALGORITHM_CODE[rule.algorithm],
         rule.limit,
         rule.windowMs,
         rule.burst,
@@ -197,7 +240,35 @@ export class RedisRateLimitStore implements RateLimitStore {
         cost,
       );
     }
-    return decisionOf(reply, rule);
+    const n = batch.length;
+    client
+      .evalsha(RATE_LIMIT_SCRIPT_SHA, n, ...args)
+      .catch((error: unknown) => {
+        if (!isNoScript(error)) throw error;
+        // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script
+        // and caches it again, on the node that owns the keys.
+        return client.eval(RATE_LIMIT_SCRIPT, n, ...args);
+      })
+      .then(
+        (reply) => {
+          if (!Array.isArray(reply) || reply.length !== 4 * n) {
+            const error = RedisReplyError.create('a batch of rate-limit decisions', reply);
+            for (const item of batch) item.reject(error);
+            return;
+          }
+          for (let i = 0; i < n; i++) {
+            const item = batch[i]!;
+            try {
+              item.resolve(decisionOf(reply.slice(4 * i, 4 * i + 4), item.rule));
+            } catch (error) {
+              item.reject(error);
+            }
+          }
+        },
+        (error: unknown) => {
+          for (const item of batch) item.reject(error);
+        },
+      );
   }
 
   /**
