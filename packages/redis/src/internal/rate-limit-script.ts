@@ -56,6 +56,18 @@ export const RATE_LIMIT_SCRIPT = `
 local clock = redis.call('TIME')
 local serverNow = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
+-- A window record moved on to the window of \`now\`: time, value, previous.
+local function roll(algorithm, windowMs, now, time, value, previous)
+  local start = now - now % windowMs
+  if start > time then
+    if algorithm == 2 then
+      if start - time == windowMs then previous = value else previous = 0 end
+    end
+    value, time = 0, start
+  end
+  return time, value, previous
+end
+
 -- One decision on \`key\`: allowed (1/0), remaining, resetMs, retryAfterMs.
 local function decide(key, algorithm, limit, windowMs, burst, blockMs, cost)
   local now = serverNow
@@ -103,13 +115,7 @@ local function decide(key, algorithm, limit, windowMs, burst, blockMs, cost)
     elseif now < time then
       now = time
     else
-      local start = now - now % windowMs
-      if start > time then
-        if algorithm == 2 then
-          if start - time == windowMs then previous = value else previous = 0 end
-        end
-        value, time = 0, start
-      end
+      time, value, previous = roll(algorithm, windowMs, now, time, value, previous)
     end
     if algorithm == 1 then
       resetMs = time + windowMs - now
@@ -217,13 +223,7 @@ local function refund(key, algorithm, limit, windowMs, burst, amount)
     if value < cap then expiresAt = time + math.ceil((cap - value) / limit) else expiresAt = 0 end
   else
     if now < time then now = time end
-    local start = now - now % windowMs
-    if start > time then
-      if algorithm == 2 then
-        if start - time == windowMs then previous = value else previous = 0 end
-      end
-      value, time = 0, start
-    end
+    time, value, previous = roll(algorithm, windowMs, now, time, value, previous)
     value = value - amount
     if value < 0 then value = 0 end
     if value > 0 then
