@@ -365,6 +365,26 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   /**
+   * Resolves once the store is available (both connections ready, transitions subscribed);
+   * rejects with {@link RedisUnavailableError} after `timeoutMs`. Await it at startup, before
+   * serving, so the first calls already share state (breakers work on their own state until then).
+   *
+   * @param timeoutMs - longest wait @defaultValue 5000
+   * @throws RedisUnavailableError (as a rejection) when the store is not available in time
+   */
+  async ready(timeoutMs = 5_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    const subscriber = this.subscriber;
+    if (subscriber.status === 'wait') subscriber.connect().catch(this.ignoreError);
+    while (!this.available) {
+      if (this.closed || performance.now() >= deadline) {
+        throw RedisUnavailableError.create(this.closed ? 'end' : this.client.status);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
    * Connects a breaker (called by `CircuitBreaker` in shared scope). The store holds breakers
    * weakly: a breaker nobody references is forgotten.
    */

@@ -43,6 +43,11 @@ describe('RedisBreakerStore options', () => {
     [{ keyTtlMs: 10 }, 'keyTtlMs'],
     [{ probeLeaseMs: -1 }, 'probeLeaseMs'],
     [{ claimTimeoutMs: '2h' }, 'claimTimeoutMs'],
+    [{ commandTimeoutMs: 0 }, 'commandTimeoutMs'],
+    [{ commandTimeoutMs: '2m' }, 'commandTimeoutMs'],
+    [{ quietPeriodMs: -1 }, 'quietPeriodMs'],
+    [{ clock: Date }, 'clock'],
+    [{ shardedPubSub: 'yes' }, 'shardedPubSub'],
     [{ onError: 'log' }, 'onError'],
     [{ subscriber: 'redis://localhost' }, 'subscriber'],
     [{ flushInterval: 100 }, 'flushInterval'],
@@ -58,6 +63,17 @@ describe('RedisBreakerStore options', () => {
     expect(configError(() => new RedisBreakerStore({ client, subscriber: client })).path).toBe(
       'subscriber',
     );
+  });
+
+  it('ready() rejects within its bound while Redis cannot be reached', async () => {
+    const nowhere = new Redis({ port: 1, lazyConnect: true, retryStrategy: () => 20 });
+    nowhere.on('error', () => {});
+    const store = new RedisBreakerStore({ client: nowhere });
+    const started = performance.now();
+    await expect(store.ready(100)).rejects.toMatchObject({ code: 'EREDISUNAVAILABLE' });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await store.close();
+    nowhere.disconnect();
   });
 
   it('accepts durations as strings and exposes its prefix and channel', async () => {
