@@ -5,6 +5,8 @@ import { createServer, connect } from 'node:net';
 export interface RedisServerHandle {
   readonly port: number;
   readonly url: string;
+  /** Sends `signal` to the running server (SIGSTOP freezes it, SIGCONT resumes it). */
+  signal(signal: NodeJS.Signals): void;
   /** Kills the server with SIGKILL (a crash, not a shutdown). */
   kill(): Promise<void>;
   /** Starts the server again on the same port after `kill()`. */
@@ -63,8 +65,14 @@ async function waitFor(
   throw new Error(`Timed out waiting for ${what}`);
 }
 
-/** Starts redis-server on a free loopback port, without persistence. */
-export async function startRedisServer(port?: number): Promise<RedisServerHandle> {
+/**
+ * Starts redis-server on a free loopback port, without persistence; `extraArgs` are appended to
+ * its command line (e.g. `['--enable-debug-command', 'yes']`).
+ */
+export async function startRedisServer(
+  port?: number,
+  extraArgs: readonly string[] = [],
+): Promise<RedisServerHandle> {
   const chosen = port ?? (await freePort());
   let child: ChildProcess | undefined;
 
@@ -82,6 +90,7 @@ export async function startRedisServer(port?: number): Promise<RedisServerHandle
         'no',
         '--protected-mode',
         'yes',
+        ...extraArgs,
       ],
       { stdio: 'ignore' },
     );
@@ -107,6 +116,9 @@ export async function startRedisServer(port?: number): Promise<RedisServerHandle
   return {
     port: chosen,
     url: `redis://127.0.0.1:${chosen}`,
+    signal: (signal) => {
+      child?.kill(signal);
+    },
     kill: () => terminate('SIGKILL'),
     restart: launch,
     stop: () => terminate('SIGTERM'),

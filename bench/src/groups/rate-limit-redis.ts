@@ -1,12 +1,13 @@
 import { RateLimiter, type RateLimitDecision } from '@breakwater/core';
-import { RedisRateLimitStore, createRedisClient } from '@breakwater/redis';
-import type { Redis } from 'ioredis';
+import { RedisRateLimitStore, createRedisClient, failFastRedisOptions } from '@breakwater/redis';
+import { Cluster, type Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
   hasRedisServer,
   startRedisServer,
   type RedisServerHandle,
 } from '../../../test/redis-server';
+import { startRedisCluster, type RedisClusterHandle } from '../../../test/redis-cluster';
 import type { Group, TimedCase } from '../harness';
 import { check } from '../work';
 import { LIMIT, keyCycle } from './keys';
@@ -34,9 +35,21 @@ function inFlight(consume: (key: string) => Promise<unknown>): () => Promise<unk
   };
 }
 
+function clusterReady(client: Cluster): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the Cluster did not become ready')), 20_000);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /**
  * Shared rate limiting over Redis: one round trip per decision, sequential (latency) and
- * 64 in flight (throughput). Uses BREAKWATER_BENCH_REDIS_URL, or starts a redis-server.
+ * 64 in flight (throughput); plus 64 in flight on a 3-master Redis Cluster started for the run.
+ * Uses BREAKWATER_BENCH_REDIS_URL, or starts a redis-server (the Cluster rows need
+ * redis-server on the PATH).
  */
 export const rateLimitRedis: Group = {
   name: 'rate-limit-redis',
@@ -94,6 +107,67 @@ export const rateLimitRedis: Group = {
     const nextOurs = keyCycle();
     const nextFlexible = keyCycle();
 
+    // A 3-master Redis Cluster on loopback: keys spread over every master.
+    let cluster: RedisClusterHandle | undefined;
+    let clusterClient: Cluster | undefined;
+    const clusterCases: TimedCase[] = [];
+    if (!process.env.BREAKWATER_BENCH_REDIS_URL) {
+      cluster = await startRedisCluster(3);
+      clusterClient = new Cluster([...cluster.nodes], {
+        enableOfflineQueue: false,
+        redisOptions: { ...failFastRedisOptions },
+      });
+      clusterClient.on('error', () => {});
+      await clusterReady(clusterClient);
+      const oursOnCluster = new RateLimiter({
+        name: 'bench-cluster',
+        limit: LIMIT,
+        window: '1m',
+        store: new RedisRateLimitStore({ client: clusterClient, prefix }),
+        storeTimeoutMs: 5_000,
+      });
+      let clusterFailures = 0;
+      oursOnCluster.on('storeFailure', () => {
+        clusterFailures++;
+      });
+      const flexibleOnCluster = new RateLimiterRedis({
+        storeClient: clusterClient,
+        keyPrefix: `rlf-bench-cluster-${process.pid}`,
+        points: LIMIT,
+        duration: 60,
+      });
+      clusterCases.push(
+        {
+          id: 'breakwater-cluster-in-flight',
+          label: `breakwater RateLimiter fixed-window, Redis Cluster (3 masters), ${IN_FLIGHT} in flight`,
+          library: 'breakwater',
+          kind: 'async',
+          warmupCalls: 200,
+          opsPerCall: IN_FLIGHT,
+          fn: inFlight((key) => oursOnCluster.consume(key)),
+          verify: async () => {
+            check((await oursOnCluster.consume('verify')).allowed, 'the first call was refused');
+          },
+          check: () =>
+            check(clusterFailures === 0, `${clusterFailures} store failures on the Cluster`),
+          compare: [{ vs: 'rate-limiter-flexible-cluster-in-flight' }],
+        },
+        {
+          id: 'rate-limiter-flexible-cluster-in-flight',
+          label: `rate-limiter-flexible RateLimiterRedis, Redis Cluster (3 masters), ${IN_FLIGHT} in flight`,
+          library: 'rate-limiter-flexible',
+          kind: 'async',
+          baseline: true,
+          warmupCalls: 200,
+          opsPerCall: IN_FLIGHT,
+          fn: inFlight((key) => flexibleOnCluster.consume(key)),
+          verify: async () => {
+            await flexibleOnCluster.consume('verify');
+          },
+        },
+      );
+    }
+
     const cases: TimedCase[] = [
       {
         id: 'breakwater-sequential',
@@ -139,12 +213,15 @@ export const rateLimitRedis: Group = {
         verify: verifyFlexible,
         compare: [],
       },
+      ...clusterCases,
     ];
     return {
       cases,
       teardown: async () => {
         await ours.close();
         await client.quit();
+        clusterClient?.disconnect();
+        await cluster?.stop();
         await server?.stop();
       },
     };

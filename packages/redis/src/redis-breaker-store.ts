@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
+  TimeoutError,
   parseDuration,
   type BreakerLink,
   type BreakerStore,
@@ -8,9 +9,16 @@ import {
   type SharedBreaker,
 } from '@breakwater/core';
 import type { Cluster, Redis } from 'ioredis';
-import { BreakerLinkImpl, sharedState, type LinkHost } from './internal/breaker-link';
+import {
+  BreakerLinkImpl,
+  parseReply,
+  sharedState,
+  type LinkHost,
+  type ScriptReply,
+} from './internal/breaker-link';
 import { BREAKER_SCRIPT, BREAKER_SCRIPT_SHA } from './internal/breaker-script';
-import { checkOptions, clientOption, prefixOption } from './internal/options';
+import { breakerArgs, scriptArgv } from './internal/breaker-settings';
+import { checkOptions, clientOption, hashTagContent, prefixOption } from './internal/options';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
 /** Options of {@link RedisBreakerStore}. */
@@ -27,8 +35,19 @@ export interface RedisBreakerStoreOptions {
    */
   subscriber?: Redis | Cluster;
   /**
+   * Transitions travel over sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+) on each
+   * breaker's own channel `<prefix>{<name>}:events`, in the slot of its keys, instead of one
+   * channel every node of a Cluster relays. Needs Redis 7 and, for a `Cluster`, ioredis with
+   * `shardedSubscribers` (the store's own subscriber turns it on). Set it to false on a Redis 6
+   * Cluster.
+   * @defaultValue `true` for a Redis Cluster client whose ioredis supports sharded subscribers,
+   * `false` otherwise
+   */
+  shardedPubSub?: boolean;
+  /**
    * Prepended to every key and to the channel (`<prefix>events`). Must not contain `{` or `}`:
-   * each breaker's keys carry its name as a Redis Cluster hash tag (`bw:cb:{plant-id}`).
+   * each breaker's keys carry its name as a Redis Cluster hash tag (`bw:cb:{plant-id}`; a `}` or
+   * `%` in a name is percent-encoded there, so the tag is never empty or cut short).
    * @defaultValue `'bw:cb:'`
    */
   prefix?: string;
@@ -56,6 +75,27 @@ export interface RedisBreakerStoreOptions {
    * @defaultValue 250
    */
   claimTimeoutMs?: Duration;
+  /**
+   * Longest a script call may take. One that fails, answers junk or takes longer makes the store
+   * unavailable for that breaker, which then decides on its own counts until a probe (one at a
+   * time, at each flush interval) is answered. `close()` takes at most about this long too.
+   * @defaultValue 300
+   */
+  commandTimeoutMs?: Duration;
+  /**
+   * How long a decision on cluster totals waits for every process to report: a rate rule acts
+   * only once its window has collected for this long, a run of consecutive failures only once it
+   * has lasted this long. 0 decides on what has arrived (one process, or tests).
+   * @defaultValue `2 * flushIntervalMs`
+   */
+  quietPeriodMs?: Duration;
+  /**
+   * The time the store's decisions are taken on. By default the Redis server's clock, which every
+   * host shares; give one only in tests, with a fake clock that every breaker of the store uses
+   * too.
+   * @defaultValue the Redis server's clock
+   */
+  clock?: { now(): number };
   /** Called with errors of background operations (flushes, claims, subscriptions). @defaultValue ignore */
   onError?: (error: unknown) => void;
 }
@@ -74,6 +114,8 @@ interface SubscriberClient {
   readonly status: string;
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
+  ssubscribe?(channel: string): Promise<unknown>;
+  sunsubscribe?(channel: string): Promise<unknown>;
   on(event: string, listener: (...args: never[]) => void): unknown;
   off(event: string, listener: (...args: never[]) => void): unknown;
   connect(): Promise<unknown>;
@@ -84,11 +126,15 @@ const OWNER = 'RedisBreakerStore';
 const KNOWN_OPTIONS: readonly string[] = [
   'client',
   'subscriber',
+  'shardedPubSub',
   'prefix',
   'flushIntervalMs',
   'keyTtlMs',
   'probeLeaseMs',
   'claimTimeoutMs',
+  'commandTimeoutMs',
+  'quietPeriodMs',
+  'clock',
   'onError',
 ];
 const COMMAND_CLIENT_METHODS = ['evalsha', 'eval', 'on', 'duplicate'] as const;
@@ -132,8 +178,13 @@ export class RedisBreakerStore implements BreakerStore {
   readonly shared = true;
   /** The key prefix in use. */
   readonly prefix: string;
-  /** The channel transitions are published on. */
+  /**
+   * The channel transitions are published on; with sharded pub/sub, each breaker has its own
+   * (`<prefix>{<name>}:events`, see {@link RedisBreakerStore.channelOf}).
+   */
   readonly channel: string;
+  /** Whether transitions travel over sharded pub/sub. */
+  readonly sharded: boolean;
   /** Interval between two flushes of a breaker's counts. */
   readonly flushIntervalMs: number;
 
@@ -142,6 +193,11 @@ export class RedisBreakerStore implements BreakerStore {
   private readonly ownsSubscriber: boolean;
   private readonly keyTtlMs: number;
   private readonly probeLeaseMs: number;
+  private readonly quietPeriodMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly clock: { now(): number } | undefined;
+  /** Every script call in flight. */
+  private readonly pending = new Set<Promise<unknown>>();
   private readonly onError: ((error: unknown) => void) | undefined;
   private readonly id = randomBytes(6).toString('base64url');
   private readonly host: LinkHost;
@@ -152,7 +208,15 @@ export class RedisBreakerStore implements BreakerStore {
   }>(({ name, ref }) => {
     const set = this.links.get(name);
     set?.delete(ref);
-    if (set?.size === 0) this.links.delete(name);
+    if (set?.size === 0) {
+      this.links.delete(name);
+      const channel = this.shardChannels.get(name);
+      if (channel !== undefined) {
+        this.shardChannels.delete(name);
+        this.shardsSubscribed.delete(channel);
+        this.subscriber.sunsubscribe?.(channel).catch(this.ignoreError);
+      }
+    }
   });
   private readonly dirty = new Set<BreakerLinkImpl>();
   private readonly urgent = new Set<BreakerLinkImpl>();
@@ -162,6 +226,9 @@ export class RedisBreakerStore implements BreakerStore {
   private urgentTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private urgentDueAt = Infinity;
   private subscribed = false;
+  /** Sharded mode: the channel of every breaker name in use, and those subscribed. */
+  private readonly shardChannels = new Map<string, string>();
+  private readonly shardsSubscribed = new Set<string>();
   private wasAvailable = false;
   private closed = false;
   private readonly onClientReady = (): void => this.checkAvailability();
@@ -171,6 +238,7 @@ export class RedisBreakerStore implements BreakerStore {
   private readonly onSubscriberReady = (): void => this.subscribe();
   private readonly onSubscriberLost = (): void => {
     this.subscribed = false;
+    this.shardsSubscribed.clear();
     this.wasAvailable = false;
   };
   private readonly onSubscriberMessage = (channel: string, message: string): void =>
@@ -192,6 +260,19 @@ export class RedisBreakerStore implements BreakerStore {
     this.keyTtlMs = duration('keyTtlMs', options.keyTtlMs, 86_400_000, 1_000, 2 ** 40);
     this.probeLeaseMs = duration('probeLeaseMs', options.probeLeaseMs, 30_000, 1, 2 ** 40);
     const claimTimeoutMs = duration('claimTimeoutMs', options.claimTimeoutMs, 250, 1, 60_000);
+    this.commandTimeoutMs = duration('commandTimeoutMs', options.commandTimeoutMs, 300, 1, 60_000);
+    this.quietPeriodMs = duration(
+      'quietPeriodMs',
+      options.quietPeriodMs,
+      2 * this.flushIntervalMs,
+      0,
+      600_000,
+    );
+    const clock = options.clock as { now?: unknown } | undefined;
+    if (clock !== undefined && (typeof clock !== 'object' || typeof clock?.now !== 'function')) {
+      throw new ConfigError(OWNER, 'clock', clock, 'must be an object with a now() method');
+    }
+    this.clock = options.clock;
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new ConfigError(OWNER, 'onError', options.onError, 'must be a function');
     }
@@ -204,12 +285,43 @@ export class RedisBreakerStore implements BreakerStore {
         'must be a separate connection (a subscribed connection cannot run commands)',
       );
     }
+    const given = options.client as unknown as {
+      isCluster?: boolean;
+      options?: object;
+      duplicate(nodes?: unknown[], options?: object): Redis | Cluster;
+    };
+    const isCluster = given.isCluster === true;
+    const clusterCanShard =
+      isCluster && given.options !== undefined && 'shardedSubscribers' in given.options;
+    if (options.shardedPubSub !== undefined && typeof options.shardedPubSub !== 'boolean') {
+      throw new ConfigError(OWNER, 'shardedPubSub', options.shardedPubSub, 'must be a boolean');
+    }
+    this.sharded = options.shardedPubSub ?? clusterCanShard;
+    if (this.sharded && isCluster && !clusterCanShard) {
+      throw new ConfigError(
+        OWNER,
+        'shardedPubSub',
+        true,
+        'needs an ioredis version whose Cluster has the shardedSubscribers option',
+      );
+    }
     const subscriber = clientOption<SubscriberClient>(
       OWNER,
       'subscriber',
-      options.subscriber ?? (options.client as { duplicate(): Redis | Cluster }).duplicate(),
+      options.subscriber ??
+        (isCluster && this.sharded
+          ? given.duplicate([], { shardedSubscribers: true })
+          : given.duplicate()),
       SUBSCRIBER_METHODS,
     );
+    if (this.sharded && typeof subscriber.ssubscribe !== 'function') {
+      throw new ConfigError(
+        OWNER,
+        'shardedPubSub',
+        true,
+        'needs a subscriber with ssubscribe() (ioredis 5.3 or later)',
+      );
+    }
     this.subscriber = subscriber;
     this.ownsSubscriber = options.subscriber === undefined;
 
@@ -219,6 +331,8 @@ export class RedisBreakerStore implements BreakerStore {
       get available() {
         return store.available;
       },
+      subscribedTo: (link) =>
+        !this.sharded || this.shardsSubscribed.has(this.channelOf(link.breaker.name)),
       claimTimeoutMs,
       urgentGapMs: this.flushIntervalMs / 5,
       run: (link, op, args) => this.run(link, op, args),
@@ -233,7 +347,7 @@ export class RedisBreakerStore implements BreakerStore {
     const client = this.client;
     client.on('ready', this.onClientReady);
     client.on('close', this.onConnectionLost);
-    subscriber.on('message', this.onSubscriberMessage);
+    subscriber.on(this.sharded ? 'smessage' : 'message', this.onSubscriberMessage);
     subscriber.on('ready', this.onSubscriberReady);
     subscriber.on('close', this.onSubscriberLost);
     if (this.ownsSubscriber) {
@@ -251,37 +365,43 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   /**
+   * Resolves once the store is available (both connections ready, transitions subscribed);
+   * rejects with {@link RedisUnavailableError} after `timeoutMs`. Await it at startup, before
+   * serving, so the first calls already share state (breakers work on their own state until then).
+   *
+   * @param timeoutMs - longest wait @defaultValue 5000
+   * @throws RedisUnavailableError (as a rejection) when the store is not available in time
+   */
+  async ready(timeoutMs = 5_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    const subscriber = this.subscriber;
+    if (subscriber.status === 'wait') subscriber.connect().catch(this.ignoreError);
+    while (!this.available) {
+      if (this.closed || performance.now() >= deadline) {
+        throw RedisUnavailableError.create(this.closed ? 'end' : this.client.status);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
    * Connects a breaker (called by `CircuitBreaker` in shared scope). The store holds breakers
    * weakly: a breaker nobody references is forgotten.
    */
   connect(breaker: SharedBreaker): BreakerLink {
     const name = breaker.name;
     const settings = breaker.settings;
-    const window = settings.window;
-    const tag = `${this.prefix}{${name}}`;
-    const args: (string | number)[] = [
-      this.channel,
+    const tag = `${this.prefix}{${hashTagContent(name)}}`;
+    const channel = this.channelOf(name);
+    const args = breakerArgs({
+      channel,
+      sharded: this.sharded,
       name,
-      settings.failureThreshold,
-      settings.failureRateThreshold,
-      settings.slowCallRateThreshold,
-      settings.minimumCalls,
-      window.type === 'count'
-        ? `count:${window.size}`
-        : `time:${window.durationMs}:${window.buckets}`,
-      window.type === 'count' ? window.size : window.buckets,
-      window.type === 'count' ? 0 : window.durationMs / window.buckets,
-      settings.openDurationMs,
-      settings.backoffMultiplier,
-      settings.backoffMaxMs,
-      settings.backoffResetAfterMs,
-      settings.maxBackoffLevel,
-      settings.halfOpenMaxConcurrent,
-      settings.halfOpenSuccessThreshold,
-      settings.halfOpenMaxWaitMs > 0 ? settings.halfOpenMaxWaitMs : this.probeLeaseMs,
-      2 * this.flushIntervalMs,
-      this.keyTtlMs,
-    ];
+      settings,
+      leaseMs: settings.halfOpenMaxWaitMs > 0 ? settings.halfOpenMaxWaitMs : this.probeLeaseMs,
+      quietMs: this.quietPeriodMs,
+      ttlMs: this.keyTtlMs,
+    });
     const link = new BreakerLinkImpl(
       this.host,
       breaker,
@@ -291,7 +411,13 @@ export class RedisBreakerStore implements BreakerStore {
     );
     const ref = new WeakRef(link);
     let set = this.links.get(name);
-    if (set === undefined) this.links.set(name, (set = new Set()));
+    if (set === undefined) {
+      this.links.set(name, (set = new Set()));
+      if (this.sharded) {
+        this.shardChannels.set(name, channel);
+        if (this.subscribed) this.subscribeShard(name, channel);
+      }
+    }
     set.add(ref);
     this.forget.register(link, { name, ref });
     if (!this.closed && this.timer === undefined) {
@@ -303,22 +429,33 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   /**
+   * Sends every breaker's pending counts now, and resolves once every operation in flight
+   * (flushes, probe claims and settlements, operator actions, resyncs) has been answered or has
+   * failed. Never rejects.
+   */
+  async flush(): Promise<void> {
+    for (let round = 0; round < 100 && !this.closed; round++) {
+      if (this.available) {
+        for (const link of this.dirty) if (link.flush()) this.dirty.delete(link);
+      }
+      if (this.pending.size === 0 && (this.dirty.size === 0 || !this.available)) return;
+      await Promise.allSettled([...this.pending]);
+    }
+  }
+
+  /**
    * Sends pending counts, then stops: the flush timer ends, the store unsubscribes and closes
    * the subscriber it created. Breakers keep working on their own state afterwards. The command
-   * client is yours to close.
+   * client is yours to close. Resolves within about twice `commandTimeoutMs`, whatever Redis
+   * does (a frozen server is given up on).
    */
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.available) {
       for (const link of this.dirty) link.flush();
     }
-    const pending: Promise<void>[] = [];
-    for (const set of this.links.values()) {
-      for (const ref of set) {
-        const flush = ref.deref()?.inFlight;
-        if (flush !== undefined) pending.push(flush);
-      }
-    }
+    // Every script call settles within commandTimeoutMs (answered, failed or given up on).
+    const pending = [...this.pending];
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.urgentTimer);
@@ -332,20 +469,45 @@ export class RedisBreakerStore implements BreakerStore {
     client.off('ready', this.onClientReady);
     client.off('close', this.onConnectionLost);
     const subscriber = this.subscriber;
-    subscriber.off('message', this.onSubscriberMessage);
+    subscriber.off(this.sharded ? 'smessage' : 'message', this.onSubscriberMessage);
     subscriber.off('ready', this.onSubscriberReady);
     subscriber.off('close', this.onSubscriberLost);
     this.subscribed = false;
     if (this.ownsSubscriber) {
       subscriber.disconnect();
     } else if (subscriber.status === 'ready') {
-      await subscriber.unsubscribe(this.channel).catch(this.ignoreError);
+      // A frozen server never answers: give up after the bound.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const channels = this.sharded ? [...this.shardChannels.values()] : [this.channel];
+      const unsubscribe = (channel: string): Promise<unknown> =>
+        (this.sharded ? subscriber.sunsubscribe!(channel) : subscriber.unsubscribe(channel)).catch(
+          this.ignoreError,
+        );
+      await Promise.race([
+        Promise.all(channels.map(unsubscribe)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.commandTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
     }
   }
 
-  /** The keys of the breaker called `name`: its state hash and its probe permits. */
+  /**
+   * The channel the transitions of the breaker called `name` are published on: its own
+   * (`<prefix>{<name>}:events`, in the slot of its keys) with sharded pub/sub, the store's
+   * `channel` otherwise.
+   */
+  channelOf(name: string): string {
+    return this.sharded ? `${this.prefix}{${hashTagContent(name)}}:events` : this.channel;
+  }
+
+  /**
+   * The keys of the breaker called `name`: its state hash and its probe permits, in one Cluster
+   * slot (`bw:cb:{plant-id}`, `bw:cb:{plant-id}:probes`).
+   */
   redisKeys(name: string): [state: string, permits: string] {
-    const tag = `${this.prefix}{${name}}`;
+    const tag = `${this.prefix}{${hashTagContent(name)}}`;
     return [tag, `${tag}:probes`];
   }
 
@@ -353,22 +515,50 @@ export class RedisBreakerStore implements BreakerStore {
     link: BreakerLinkImpl,
     op: number,
     args: readonly (string | number)[],
-  ): Promise<unknown> {
+  ): Promise<ScriptReply> {
     const client = this.client;
     if (client.status !== 'ready') {
       return Promise.reject(RedisUnavailableError.create(client.status));
     }
     const [state, permits] = link.keys;
-    const argv = [op, ...link.settingsArgs, ...args];
-    return client.evalsha(BREAKER_SCRIPT_SHA, 2, state, permits, ...argv).catch((error) => {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-      // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL caches it again.
-      return client.eval(BREAKER_SCRIPT, 2, state, permits, ...argv);
+    const argv = scriptArgv(op, link.settingsArgs, this.clock?.now(), args);
+    const request = client
+      .evalsha(BREAKER_SCRIPT_SHA, 2, state, permits, ...argv)
+      .catch((error: unknown) => {
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL caches it again.
+        return client.eval(BREAKER_SCRIPT, 2, state, permits, ...argv);
+      });
+    link.outstanding++;
+    const answered = (): void => {
+      link.outstanding--;
+    };
+    request.then(answered, answered);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bounded = new Promise<ScriptReply>((resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new TimeoutError(this.commandTimeoutMs)),
+        this.commandTimeoutMs,
+      );
+      request.then((reply) => resolve(parseReply(reply)), reject).catch(reject);
     });
+    const pending = this.pending;
+    pending.add(bounded);
+    const done = (): void => {
+      clearTimeout(timer);
+      pending.delete(bounded);
+    };
+    bounded.then(done, done);
+    return bounded;
   }
 
   private tick(): void {
     this.checkAvailability();
+    if (this.available) {
+      for (const set of this.links.values()) {
+        for (const ref of set) ref.deref()?.probe();
+      }
+    }
     for (const link of this.dirty) {
       if (link.flush()) this.dirty.delete(link);
     }
@@ -404,12 +594,44 @@ export class RedisBreakerStore implements BreakerStore {
 
   private subscribe(): void {
     if (this.closed) return;
+    if (this.sharded) {
+      // Each breaker's channel lives in its own slot: one SSUBSCRIBE per name.
+      this.subscribed = true;
+      for (const [name, channel] of this.shardChannels) this.subscribeShard(name, channel);
+      this.checkAvailability();
+      return;
+    }
     this.subscriber.subscribe(this.channel).then(
       () => {
         this.subscribed = true;
         this.checkAvailability();
       },
       (error: unknown) => this.report(error),
+    );
+  }
+
+  /** Subscribes to one breaker's channel, then resyncs its breakers (they may have missed some). */
+  private subscribeShard(name: string, channel: string): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    Promise.race([
+      this.subscriber.ssubscribe!(channel),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new TimeoutError(this.commandTimeoutMs)),
+          this.commandTimeoutMs,
+        );
+      }),
+    ]).then(
+      () => {
+        clearTimeout(timer);
+        if (this.closed || this.shardChannels.get(name) !== channel) return;
+        this.shardsSubscribed.add(channel);
+        if (this.available) for (const ref of this.links.get(name) ?? []) ref.deref()?.sync();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        this.report(error);
+      },
     );
   }
 
@@ -427,7 +649,7 @@ export class RedisBreakerStore implements BreakerStore {
   }
 
   private onMessage(channel: string, message: string): void {
-    if (channel !== this.channel) return;
+    if (!this.sharded && channel !== this.channel) return;
     // generation|state|retryAfterMs|openedAgoMs|backoffLevel|closedAgoMs|reason|name
     const fields: string[] = [];
     let start = 0;
@@ -437,8 +659,9 @@ export class RedisBreakerStore implements BreakerStore {
       fields.push(message.slice(start, end));
       start = end + 1;
     }
-    const set = this.links.get(message.slice(start));
-    if (set === undefined) return;
+    const name = message.slice(start);
+    const set = this.links.get(name);
+    if (set === undefined || (this.sharded && this.shardChannels.get(name) !== channel)) return;
     const state = sharedState(
       Number(fields[0]),
       Number(fields[1]),

@@ -5,6 +5,7 @@ import { freePort } from '../../../test/redis-server';
 import { createRedisClient, failFastRedisOptions } from './create-redis-client';
 import { RATE_LIMIT_SCRIPT, RATE_LIMIT_SCRIPT_SHA } from './internal/rate-limit-script';
 import { RedisRateLimitStore } from './redis-rate-limit-store';
+import { RedisReplyError, isRedisReplyError } from './redis-reply-error';
 import { RedisUnavailableError, isRedisUnavailableError } from './redis-unavailable-error';
 
 const rule: RateLimitRule = Object.freeze({
@@ -52,6 +53,15 @@ describe('RedisRateLimitStore options', () => {
     expect(store.redisKey('1.2.3.4', rule)).toBe('bw:rl:{api:1.2.3.4}');
   });
 
+  it('keeps the hash tag whole and never empty, whatever the name and key hold', () => {
+    const store = storeWith(fakeClient());
+    expect(store.redisKey('}x', rule)).toBe('bw:rl:{api:%7Dx}');
+    expect(store.redisKey('50%}', rule)).toBe('bw:rl:{api:50%25%7D}');
+    expect(store.redisKey('{a}', rule)).toBe('bw:rl:{api:{a%7D}');
+    // Distinct keys stay distinct.
+    expect(store.redisKey('%7D', rule)).not.toBe(store.redisKey('}', rule));
+  });
+
   it('builds keys without a hash tag when asked', () => {
     const store = storeWith(fakeClient(), { prefix: 'app{x}:', hashTag: false });
     expect(store.redisKey('k', rule)).toBe('app{x}:api:k');
@@ -68,6 +78,9 @@ describe('RedisRateLimitStore options', () => {
     ['prefix', { client: fakeClient(), prefix: 'x'.repeat(201) }],
     ['prefix', { client: fakeClient(), prefix: 'tenant{a}:' }],
     ['hashTag', { client: fakeClient(), hashTag: 'yes' }],
+    ['readyTimeoutMs', { client: fakeClient(), readyTimeoutMs: -1 }],
+    ['readyTimeoutMs', { client: fakeClient(), readyTimeoutMs: 'soon' }],
+    ['readyTimeoutMs', { client: fakeClient(), readyTimeoutMs: 120_000 }],
     ['failFast', { client: fakeClient(), failFast: 0 }],
     ['keyPrefix', { client: fakeClient(), keyPrefix: 'x' }],
   ])('rejects a bad %s with a ConfigError naming it', (path, options) => {
@@ -106,16 +119,71 @@ describe('RedisRateLimitStore commands', () => {
 
   it('reports the limit (not the burst) for window algorithms', async () => {
     const client = fakeClient();
+    client.evalsha.mockResolvedValueOnce([1, 9, 100, 0]);
     const fixed: RateLimitRule = { ...rule, algorithm: 'fixed-window', burst: 10 };
     const decision = await storeWith(client).consume('k', 1, fixed);
     expect(decision).toEqual({
       allowed: true,
       limit: 10,
-      remaining: 19,
+      remaining: 9,
       resetMs: 100,
       retryAfterMs: 0,
     });
     expect(client.evalsha.mock.calls[0]?.[3]).toBe(1);
+  });
+
+  it.each([
+    ['a status reply', 'OK'],
+    ['an integer', 1],
+    ['nothing', null],
+    ['a short array', [1, 2, 3]],
+    ['a long array', [1, 2, 3, 4, 5]],
+    ['an unknown verdict', [2, 1, 1, 0]],
+    ['a negative count', [0, -1, 1, 5]],
+    ['a fraction', [1, 1.5, 1, 0]],
+    ['strings', ['1', '1', '1', '0']],
+    ['more remaining than the limit', [1, 21, 1, 0]],
+    ['a wait on an allowed decision', [1, 5, 10, 7]],
+    ['a non-finite time', [0, 0, Infinity, 0]],
+  ])('rejects %s as a malformed reply, never as a decision', async (_what, reply) => {
+    const client = fakeClient();
+    client.evalsha.mockResolvedValueOnce(reply);
+    const error = await storeWith(client)
+      .consume('k', 1, rule)
+      .catch((e: unknown) => e);
+    expect(isRedisReplyError(error)).toBe(true);
+    expect((error as RedisReplyError).code).toBe('EREDISREPLY');
+    expect((error as RedisReplyError).message).toContain('Malformed reply from Redis');
+  });
+
+  it('rejects every decision of a batch whose reply has the wrong length', async () => {
+    const client = fakeClient();
+    client.evalsha.mockResolvedValueOnce([1, 1, 1, 0]);
+    const store = storeWith(client);
+    const results = await Promise.allSettled([
+      store.consume('a', 1, rule),
+      store.consume('b', 1, rule),
+    ]);
+    expect(client.evalsha).toHaveBeenCalledTimes(1);
+    expect(client.evalsha.mock.calls[0]?.[1]).toBe(2);
+    for (const result of results) {
+      expect(result.status).toBe('rejected');
+      expect(isRedisReplyError((result as PromiseRejectedResult).reason)).toBe(true);
+    }
+  });
+
+  it('sends one call per decision to a Cluster', async () => {
+    const client = Object.assign(fakeClient(), { isCluster: true });
+    const store = storeWith(client);
+    await Promise.all([store.consume('a', 1, rule), store.consume('b', 1, rule)]);
+    expect(client.evalsha).toHaveBeenCalledTimes(2);
+  });
+
+  it('bounds the description of a malformed reply', () => {
+    const error = RedisReplyError.create('x', ['a'.repeat(10_000), ...Array<number>(100).fill(1)]);
+    expect(error.reply.length).toBeLessThanOrEqual(123);
+    expect(error.stack?.split('\n')).toHaveLength(1);
+    expect(isRedisReplyError(new Error('x'))).toBe(false);
   });
 
   it('sends the script text once with EVAL when Redis answers NOSCRIPT', async () => {
@@ -202,7 +270,7 @@ describe('RedisRateLimitStore fail-fast', () => {
     });
     real.on('error', () => {});
     await new Promise<void>((resolve) => real!.once('reconnecting', () => resolve()));
-    const store = new RedisRateLimitStore({ client: real });
+    const store = new RedisRateLimitStore({ client: real, readyTimeoutMs: 0 });
     const started = performance.now();
     const error = await store.consume('k', 1, rule).catch((e: unknown) => e);
     expect(performance.now() - started).toBeLessThan(50);

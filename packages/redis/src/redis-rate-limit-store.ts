@@ -1,5 +1,7 @@
 import {
   ConfigError,
+  parseDuration,
+  type Duration,
   type RateLimitDecision,
   type RateLimitRule,
   type RateLimitStore,
@@ -10,7 +12,8 @@ import {
   RATE_LIMIT_SCRIPT,
   RATE_LIMIT_SCRIPT_SHA,
 } from './internal/rate-limit-script';
-import { checkOptions, clientOption, prefixOption } from './internal/options';
+import { checkOptions, clientOption, hashTagContent, prefixOption } from './internal/options';
+import { RedisReplyError } from './redis-reply-error';
 import { RedisUnavailableError } from './redis-unavailable-error';
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -27,8 +30,8 @@ export interface RedisRateLimitStoreOptions {
    */
   prefix?: string;
   /**
-   * Wrap `<limiter name>:<key>` in a Redis Cluster hash tag (`bw:rl:{api:1.2.3.4}`), so every key
-   * of one decision lives in one slot.
+   * Wrap `<limiter name>:<key>` in a Redis Cluster hash tag (`bw:rl:{api:1.2.3.4}`; a `}` or `%`
+   * in it is percent-encoded), so every key of one decision lives in one slot.
    * @defaultValue `true`
    */
   hashTag?: boolean;
@@ -40,6 +43,14 @@ export interface RedisRateLimitStoreOptions {
    * @defaultValue `true`
    */
   failFast?: boolean;
+  /**
+   * Until the client has been ready once (the application is starting), a call waits up to this
+   * long for the first connection instead of failing at once; after that, a lost connection
+   * fails at once. The limiter's `storeTimeoutMs` also bounds the wait: connect before serving
+   * (`await store.ready()`). 0 never waits.
+   * @defaultValue 1000
+   */
+  readyTimeoutMs?: Duration;
 }
 
 /** The slice of the ioredis API the store uses; `Redis` and `Cluster` both provide it. */
@@ -49,12 +60,31 @@ interface ScriptClient {
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   del(key: string): Promise<number>;
   connect(): Promise<void>;
+  once?(event: string, listener: () => void): unknown;
+  off?(event: string, listener: () => void): unknown;
 }
 
-type Reply = readonly [allowed: number, remaining: number, resetMs: number, retryAfterMs: number];
+/** A decision waiting for the end of its tick. */
+interface Queued {
+  readonly key: string;
+  readonly rule: RateLimitRule;
+  /** Negative: a refund. */
+  readonly cost: number;
+  resolve(decision: RateLimitDecision): void;
+  reject(error: unknown): void;
+}
+
+/** Most decisions in one script call. */
+const MAX_BATCH = 128;
 
 const OWNER = 'RedisRateLimitStore';
-const KNOWN_OPTIONS: readonly string[] = ['client', 'prefix', 'hashTag', 'failFast'];
+const KNOWN_OPTIONS: readonly string[] = [
+  'client',
+  'prefix',
+  'hashTag',
+  'failFast',
+  'readyTimeoutMs',
+];
 const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
 
 /**
@@ -62,13 +92,18 @@ const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
  *
  * Each decision is one round trip: one EVALSHA of a Lua script that runs the whole algorithm
  * (fixed window, sliding window or token bucket, with blocking) atomically on the server, on
- * the server's clock, with the exact arithmetic of the memory store. Inside the script a
- * decision costs TIME and GET, plus one SET (with its expiry) when something changed. The
+ * the server's clock, with the exact arithmetic of the memory store. Decisions asked for in the
+ * same tick share one EVALSHA and one TIME (on a single server; a Cluster spreads keys over
+ * slots, so there each decision has its own); each decision costs a GET, plus one SET (with its
+ * expiry) when something changed. The
  * script is sent by its SHA-1; when Redis does not know it (first use, restart, SCRIPT FLUSH)
  * it is sent once with EVAL, which caches it again.
  *
  * Keys are `<prefix>{<limiter name>:<key>}` and expire when idle (at the end of the window, when
  * a bucket is full again, or when a block ends); `reset()` deletes them.
+ *
+ * Every reply is checked: anything but a well-formed decision rejects with
+ * {@link RedisReplyError}, a store failure like any other, never a decision.
  *
  * Redis being down is a store failure, raised at once: the store never lets a call wait in
  * ioredis' offline queue (see `failFast`), so a limiter's breaker, `storeTimeoutMs` and
@@ -96,8 +131,19 @@ export class RedisRateLimitStore implements RateLimitStore {
   /** Whether keys carry a Cluster hash tag. */
   readonly hashTag: boolean;
 
+  /** How long a call waits for the client's first connection. */
+  readonly readyTimeoutMs: number;
+
   private readonly client: ScriptClient;
   private readonly failFast: boolean;
+  /** Whether decisions of one tick share a script call (not on a Cluster). */
+  private readonly coalesce: boolean;
+  /** Decisions asked for in this tick, sent together at its end. */
+  private queue: Queued[] = [];
+  /** Whether the client has been ready once. */
+  private wasReady: boolean;
+  /** Settles at the client's first `ready` (only while it has never been ready). */
+  private firstReady: Promise<void> | undefined = undefined;
 
   constructor(options: RedisRateLimitStoreOptions) {
     checkOptions(OWNER, options, KNOWN_OPTIONS);
@@ -110,41 +156,83 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.hashTag = booleanOption('hashTag', options.hashTag, true);
     this.failFast = booleanOption('failFast', options.failFast, true);
     this.prefix = prefixOption(OWNER, options.prefix, 'bw:rl:', this.hashTag);
+    this.readyTimeoutMs = readyTimeoutOption(options.readyTimeoutMs);
+    this.wasReady = this.client.status === 'ready';
+    this.coalesce = (options.client as { isCluster?: unknown }).isCluster !== true;
   }
 
   /**
-   * Applies `cost` to `key` under `rule` in one EVALSHA and returns the decision.
+   * Resolves once the client is ready (connecting a `lazyConnect` client); rejects with
+   * {@link RedisUnavailableError} when it is not ready within `timeoutMs`. Await it at startup,
+   * before serving, so the first requests find Redis connected.
+   *
+   * @param timeoutMs - longest wait @defaultValue 5000
+   * @throws RedisUnavailableError (as a rejection) when the client is not ready in time
+   */
+  async ready(timeoutMs = 5_000): Promise<void> {
+    if (this.client.status !== 'ready' && !(await this.waitReady(timeoutMs))) {
+      throw this.unavailable();
+    }
+  }
+
+  /**
+   * Applies `cost` to `key` under `rule` and returns the decision. Decisions asked for in the
+   * same tick travel in one EVALSHA (one per decision on a Cluster, whose keys live in different
+   * slots) and are taken in the order they were asked for.
    *
    * @throws RedisUnavailableError (as a rejection) when `failFast` is on and the client is not
-   * ready; any error of the client or the server otherwise
+   * ready (after up to `readyTimeoutMs` while it has never been ready)
+   * @throws RedisReplyError (as a rejection) when the reply is not a decision; any error of the
+   * client or the server otherwise
    */
-  async consume(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
+  consume(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
+    if (this.failFast && this.client.status !== 'ready') {
+      return this.whenStarted().then(() => this.enqueue(key, cost, rule));
+    }
+    return this.enqueue(key, cost, rule);
+  }
+
+  /**
+   * Gives back `cost` units an earlier allowed `consume(key, cost, rule)` took: a window's count
+   * never drops below zero, a token bucket never rises above its burst, and a key Redis no longer
+   * holds is left alone. Travels with the decisions of its tick.
+   *
+   * @throws RedisUnavailableError (as a rejection) when `failFast` is on and the client is not
+   * ready
+   * @throws RedisReplyError (as a rejection) when the reply is malformed
+   */
+  async refund(key: string, cost: number, rule: RateLimitRule): Promise<void> {
+    if (!(cost > 0)) return;
+    if (this.failFast && this.client.status !== 'ready') await this.whenStarted();
+    await this.enqueue(key, -cost, rule);
+  }
+
+  private enqueue(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
+    return new Promise<RateLimitDecision>((resolve, reject) => {
+      const queue = this.queue;
+      queue.push({ key: this.redisKey(key, rule), rule, cost, resolve, reject });
+      if (queue.length === 1) queueMicrotask(this.drain);
+    });
+  }
+
+  /** Sends what the tick asked for: one batch (in chunks), or one call each on a Cluster. */
+  private readonly drain = (): void => {
+    const queue = this.queue;
+    this.queue = [];
+    if (!this.coalesce) {
+      for (const item of queue) this.send([item]);
+      return;
+    }
+    for (let i = 0; i < queue.length; i += MAX_BATCH) this.send(queue.slice(i, i + MAX_BATCH));
+  };
+
+  private send(batch: readonly Queued[]): void {
     const client = this.client;
-    if (this.failFast && client.status !== 'ready') throw this.unavailable();
-    const redisKey = this.redisKey(key, rule);
-    const code = ALGORITHM_CODE[rule.algorithm];
-    let reply: unknown;
-    try {
-      reply = await client.evalsha(
-        RATE_LIMIT_SCRIPT_SHA,
-        1,
-        redisKey,
-        code,
-        rule.limit,
-        rule.windowMs,
-        rule.burst,
-        rule.blockDurationMs,
-        cost,
-      );
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script and
-      // caches it again, on the node that owns the key.
-      reply = await client.eval(
-        RATE_LIMIT_SCRIPT,
-        1,
-        redisKey,
-        code,
+    const args: (string | number)[] = [];
+    for (const { key } of batch) args.push(key);
+    for (const { rule, cost } of batch) {
+      args.push(
+        ALGORITHM_CODE[rule.algorithm],
         rule.limit,
         rule.windowMs,
         rule.burst,
@@ -152,14 +240,35 @@ export class RedisRateLimitStore implements RateLimitStore {
         cost,
       );
     }
-    const r = reply as Reply;
-    return {
-      allowed: r[0] === 1,
-      limit: rule.algorithm === 'token-bucket' ? rule.burst : rule.limit,
-      remaining: r[1],
-      resetMs: r[2],
-      retryAfterMs: r[3],
-    };
+    const n = batch.length;
+    client
+      .evalsha(RATE_LIMIT_SCRIPT_SHA, n, ...args)
+      .catch((error: unknown) => {
+        if (!isNoScript(error)) throw error;
+        // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script
+        // and caches it again, on the node that owns the keys.
+        return client.eval(RATE_LIMIT_SCRIPT, n, ...args);
+      })
+      .then(
+        (reply) => {
+          if (!Array.isArray(reply) || reply.length !== 4 * n) {
+            const error = RedisReplyError.create('a batch of rate-limit decisions', reply);
+            for (const item of batch) item.reject(error);
+            return;
+          }
+          for (let i = 0; i < n; i++) {
+            const item = batch[i]!;
+            try {
+              item.resolve(decisionOf(reply.slice(4 * i, 4 * i + 4), item.rule));
+            } catch (error) {
+              item.reject(error);
+            }
+          }
+        },
+        (error: unknown) => {
+          for (const item of batch) item.reject(error);
+        },
+      );
   }
 
   /**
@@ -170,8 +279,43 @@ export class RedisRateLimitStore implements RateLimitStore {
    */
   async reset(key: string, rule: RateLimitRule): Promise<void> {
     const client = this.client;
-    if (this.failFast && client.status !== 'ready') throw this.unavailable();
+    if (this.failFast && client.status !== 'ready') await this.whenStarted();
     await client.del(this.redisKey(key, rule));
+  }
+
+  /**
+   * A call found the client not ready: while it has never been ready (starting up), waits for
+   * it up to `readyTimeoutMs`; throws {@link RedisUnavailableError} when it is still not ready.
+   */
+  private async whenStarted(): Promise<void> {
+    if (this.wasReady || this.readyTimeoutMs === 0) throw this.unavailable();
+    if (!(await this.waitReady(this.readyTimeoutMs))) throw this.unavailable();
+  }
+
+  /** Waits up to `timeoutMs` for the client to be ready; returns whether it is. */
+  private async waitReady(timeoutMs: number): Promise<boolean> {
+    const client = this.client;
+    if (client.status === 'ready') return true;
+    if (client.once === undefined || client.off === undefined) return false;
+    if (client.status === 'wait') client.connect().catch(ignore);
+    if (this.firstReady === undefined) {
+      const once = client.once.bind(client);
+      this.firstReady = new Promise<void>((resolve) => {
+        once('ready', () => {
+          this.wasReady = true;
+          this.firstReady = undefined;
+          resolve();
+        });
+      });
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([this.firstReady, timedOut]);
+    clearTimeout(timer);
+    if (client.status === 'ready') this.wasReady = true;
+    return client.status === 'ready';
   }
 
   /**
@@ -185,18 +329,61 @@ export class RedisRateLimitStore implements RateLimitStore {
     return RedisUnavailableError.create(status);
   }
 
-  /** The Redis key that holds the state of `key` under `rule`, e.g. `bw:rl:{api:user:42}`. */
+  /**
+   * The Redis key that holds the state of `key` under `rule`, e.g. `bw:rl:{api:user:42}` (in the
+   * hash tag, a `}` or `%` is percent-encoded, so the tag always holds the whole name and key).
+   */
   redisKey(key: string, rule: RateLimitRule): string {
     return this.hashTag
-      ? `${this.prefix}{${rule.name}:${key}}`
+      ? `${this.prefix}{${hashTagContent(`${rule.name}:${key}`)}}`
       : `${this.prefix}${rule.name}:${key}`;
   }
 }
 
 function ignore(): void {}
 
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+/**
+ * The decision in a script reply, checked: `[allowed 0|1, remaining, resetMs, retryAfterMs]`,
+ * whole numbers >= 0, `remaining` at most the limit, no wait when allowed.
+ * @throws RedisReplyError when the reply is anything else
+ */
+function decisionOf(reply: unknown, rule: RateLimitRule): RateLimitDecision {
+  const limit = rule.algorithm === 'token-bucket' ? rule.burst : rule.limit;
+  if (Array.isArray(reply) && reply.length === 4) {
+    const [allowed, remaining, resetMs, retryAfterMs] = reply as unknown[];
+    if (
+      (allowed === 0 || allowed === 1) &&
+      isCount(remaining) &&
+      remaining <= limit &&
+      isCount(resetMs) &&
+      isCount(retryAfterMs) &&
+      (allowed === 0 || retryAfterMs === 0)
+    ) {
+      return { allowed: allowed === 1, limit, remaining, resetMs, retryAfterMs };
+    }
+  }
+  throw RedisReplyError.create('a rate-limit decision', reply);
+}
+
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+function readyTimeoutOption(value: unknown): number {
+  if (value === undefined) return 1_000;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 0 || ms > 60_000) {
+    throw new ConfigError(
+      OWNER,
+      'readyTimeoutMs',
+      value,
+      'must be a duration from 0 to 60000 ms (milliseconds, or a string like "1s")',
+    );
+  }
+  return ms;
 }
 
 function booleanOption(path: string, value: unknown, fallback: boolean): boolean {

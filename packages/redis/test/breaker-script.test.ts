@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { SharedBreakerSettings } from '@breakwater/core';
 import type { Redis } from 'ioredis';
 import { createRedisClient } from '../src';
 import {
@@ -10,6 +11,7 @@ import {
   OP_SETTLE,
   OP_SYNC,
 } from '../src/internal/breaker-script';
+import { breakerArgs, scriptArgv } from '../src/internal/breaker-settings';
 import { redisUrl, skipReason, sleep, whenReady } from './helpers';
 
 /*
@@ -21,12 +23,14 @@ const describeRedis = redisUrl ? describe : describe.skip;
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 let seq = 0;
 
+/** The script's inputs in the terms of the test (a test circuit overrides some). */
 interface Settings {
   failureThreshold: number;
   failureRate: number;
   slowRate: number;
   minimumCalls: number;
   window: 'count' | 'time';
+  /** Calls of a count window, buckets of a time window. */
   size: number;
   durationMs: number;
   openMs: number;
@@ -61,6 +65,28 @@ const DEFAULTS: Settings = {
   ttlMs: 60_000,
 };
 
+/** The breaker settings `s` stands for, as a breaker hands them to its store. */
+function sharedSettings(s: Settings): SharedBreakerSettings {
+  return {
+    failureThreshold: s.failureThreshold,
+    failureRateThreshold: s.failureRate,
+    slowCallRateThreshold: s.slowRate,
+    minimumCalls: s.minimumCalls,
+    window:
+      s.window === 'count'
+        ? { type: 'count', size: s.size }
+        : { type: 'time', durationMs: s.durationMs, buckets: s.size },
+    openDurationMs: s.openMs,
+    backoffMultiplier: s.multiplier,
+    backoffMaxMs: s.maxMs,
+    backoffResetAfterMs: s.resetAfterMs,
+    maxBackoffLevel: s.maxLevel,
+    halfOpenMaxConcurrent: s.maxProbes,
+    halfOpenSuccessThreshold: s.successThreshold,
+    halfOpenMaxWaitMs: 0,
+  };
+}
+
 /** [applied, generation, state, retryAfterMs, openedAgoMs, level, closedAgoMs, reason, recheckMs] */
 type Reply = [number, number, number, number, number, number, number, string, number];
 
@@ -89,29 +115,22 @@ describeRedis(`breaker script${skipReason}`, () => {
     const s = { ...DEFAULTS, ...overrides };
     const name = `script-${runId}-${seq++}`;
     const keys = [`test:cb:{${name}}`, `test:cb:{${name}}:probes`] as const;
-    const settings = [
+    const settings = breakerArgs({
       channel,
+      sharded: false,
       name,
-      s.failureThreshold,
-      s.failureRate,
-      s.slowRate,
-      s.minimumCalls,
-      s.window === 'count' ? `count:${s.size}` : `time:${s.durationMs}:${s.size}`,
-      s.size,
-      s.window === 'count' ? 0 : s.durationMs / s.size,
-      s.openMs,
-      s.multiplier,
-      s.maxMs,
-      s.resetAfterMs,
-      s.maxLevel,
-      s.maxProbes,
-      s.successThreshold,
-      s.leaseMs,
-      s.quietMs,
-      s.ttlMs,
-    ];
+      settings: sharedSettings(s),
+      leaseMs: s.leaseMs,
+      quietMs: s.quietMs,
+      ttlMs: s.ttlMs,
+    });
     const run = async (op: number, ...args: (string | number)[]): Promise<Reply> =>
-      (await client.evalsha(BREAKER_SCRIPT_SHA, 2, ...keys, op, ...settings, ...args)) as Reply;
+      (await client.evalsha(
+        BREAKER_SCRIPT_SHA,
+        2,
+        ...keys,
+        ...scriptArgv(op, settings, undefined, args),
+      )) as Reply;
     /** A batch: calls, failures, slow calls, successes, failures after the last success. */
     const flush = (generation: number, calls: number, failures: number, slow = 0) =>
       run(OP_FLUSH, generation, calls, failures, slow, calls - failures, failures);

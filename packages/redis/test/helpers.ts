@@ -1,5 +1,7 @@
 import type { RateLimitAlgorithm, RateLimitRule } from '@breakwater/core';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { Redis as Redis6 } from 'ioredis6';
+import { createRedisClient, failFastRedisOptions } from '../src';
 
 /** The shared test server's URL (set by the Jest global setup), or undefined without redis-server. */
 export const redisUrl = process.env.BREAKWATER_TEST_REDIS_URL;
@@ -78,3 +80,19 @@ export function callsBetween(
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
+
+/** Creates a fail-fast client of one ioredis major version (typed as the workspace's ioredis). */
+export type ClientFactory = (url: string, options?: RedisOptions) => Redis;
+
+/**
+ * Both supported ioredis majors (the peer range is `^5.3 || ^6`): store suites run once per
+ * client with `describe.each(CLIENTS)`.
+ */
+export const CLIENTS: readonly (readonly [label: string, create: ClientFactory])[] = [
+  ['ioredis 5', (url, options) => createRedisClient(url, options)],
+  [
+    'ioredis 6',
+    (url, options) =>
+      new Redis6(url, { ...failFastRedisOptions, ...options } as object) as unknown as Redis,
+  ],
+];

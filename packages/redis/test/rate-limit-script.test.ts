@@ -24,8 +24,9 @@ const EXPIRY = "'PX', string.format('%.0f', expiresAt - serverNow)";
  */
 function scriptWithClock(): string {
   expect(RATE_LIMIT_SCRIPT.split(SERVER_TIME)).toHaveLength(2);
-  expect(RATE_LIMIT_SCRIPT.split(EXPIRY)).toHaveLength(2);
-  return RATE_LIMIT_SCRIPT.replace(SERVER_TIME, '{ ARGV[7], ARGV[8] }').replace(
+  // A decision and a refund each write with this expiry.
+  expect(RATE_LIMIT_SCRIPT.split(EXPIRY)).toHaveLength(3);
+  return RATE_LIMIT_SCRIPT.replace(SERVER_TIME, '{ ARGV[7], ARGV[8] }').replaceAll(
     EXPIRY,
     "'PX', 3600000",
   );

@@ -6,17 +6,24 @@ import type {
   SharedCircuitState,
   SharedCommand,
 } from '@breakwater/core';
+import { RedisReplyError } from '../redis-reply-error';
 import { OP_CLAIM, OP_COMMAND, OP_FLUSH, OP_SETTLE, OP_SYNC, STATE_CODES } from './breaker-script';
 
 /** What a link needs from its store. */
 export interface LinkHost {
+  /** Whether both connections are up (the link adds its own health: see `degraded`). */
   readonly available: boolean;
+  /** Whether the transitions of `link`'s breaker reach this store (its channel is subscribed). */
+  subscribedTo(link: BreakerLinkImpl): boolean;
   /** Longest a call waits for a probe permit. */
   readonly claimTimeoutMs: number;
   /** Shortest gap between two flushes of one breaker hurried by its own counts. */
   readonly urgentGapMs: number;
-  /** Runs one operation of the breaker script for `link`; rejects when Redis is unavailable. */
-  run(link: BreakerLinkImpl, op: number, args: readonly (string | number)[]): Promise<unknown>;
+  /**
+   * Runs one operation of the breaker script for `link` and checks its reply; rejects when Redis
+   * is unavailable, fails, answers junk or does not answer within the store's bound.
+   */
+  run(link: BreakerLinkImpl, op: number, args: readonly (string | number)[]): Promise<ScriptReply>;
   /** Marks `link` as holding counts to flush at the next tick. */
   markDirty(link: BreakerLinkImpl): void;
   /** Flushes `link` after `delayMs` (one timer for the whole store). */
@@ -27,18 +34,13 @@ export interface LinkHost {
   report(error: unknown): void;
 }
 
-/** Reply of the breaker script (see BREAKER_SCRIPT). */
-type Reply = readonly [
-  applied: number,
-  generation: number,
-  state: number,
-  retryAfterMs: number,
-  openedAgoMs: number,
-  backoffLevel: number,
-  closedAgoMs: number,
-  reason: string,
-  recheckMs: number,
-];
+/** A checked reply of the breaker script (see BREAKER_SCRIPT). */
+export interface ScriptReply {
+  readonly applied: boolean;
+  readonly state: SharedCircuitState;
+  /** When to flush again for a decision held back by the quiet period (0: no need). */
+  readonly recheckMs: number;
+}
 
 interface Permit {
   readonly id: string;
@@ -59,7 +61,16 @@ const COMMAND_CODE: Readonly<Record<SharedCommand, number>> = {
   disabled: 4,
 };
 
-/** Turns a script reply or a published message into the state a breaker follows. */
+const MAX_REASON_LENGTH = 1_000;
+const MAX_LEVEL = 1_000;
+
+const isTime = (value: number): boolean => Number.isSafeInteger(value) && value >= 0;
+const isTimeOrNone = (value: number): boolean => Number.isSafeInteger(value) && value >= -1;
+
+/**
+ * Turns the fields of a script reply or a published message into the state a breaker follows,
+ * or `undefined` when any of them is out of range (the reply is then junk, never a decision).
+ */
 export function sharedState(
   generation: number,
   code: number,
@@ -67,14 +78,27 @@ export function sharedState(
   openedAgoMs: number,
   backoffLevel: number,
   closedAgoMs: number,
-  reason: string,
+  reason: unknown,
 ): SharedCircuitState | undefined {
-  const state = STATE_CODES[code];
-  if (state === undefined || !Number.isFinite(generation)) return undefined;
+  const state = Number.isInteger(code) ? STATE_CODES[code] : undefined;
+  if (
+    state === undefined ||
+    !isTime(generation) ||
+    !isTime(retryAfterMs) ||
+    !isTimeOrNone(openedAgoMs) ||
+    !isTimeOrNone(closedAgoMs) ||
+    !Number.isInteger(backoffLevel) ||
+    backoffLevel < 0 ||
+    backoffLevel > MAX_LEVEL ||
+    typeof reason !== 'string' ||
+    reason.length > MAX_REASON_LENGTH
+  ) {
+    return undefined;
+  }
   return {
     generation,
     state,
-    retryAfterMs: Math.max(0, retryAfterMs),
+    retryAfterMs,
     openedAgoMs: openedAgoMs < 0 ? null : openedAgoMs,
     closedAgoMs: closedAgoMs < 0 ? null : closedAgoMs,
     backoffLevel,
@@ -82,33 +106,50 @@ export function sharedState(
   };
 }
 
-function fromReply(
-  reply: unknown,
-): { applied: boolean; state: SharedCircuitState; recheckMs: number } | undefined {
-  if (!Array.isArray(reply) || reply.length < 9) return undefined;
-  const r = reply as unknown as Reply;
-  const state = sharedState(
-    Number(r[1]),
-    Number(r[2]),
-    Number(r[3]),
-    Number(r[4]),
-    Number(r[5]),
-    Number(r[6]),
-    String(r[7]),
-  );
-  if (state === undefined) return undefined;
-  return { applied: Number(r[0]) === 1, state, recheckMs: Number(r[8]) || 0 };
+/**
+ * Checks a script reply: `[applied 0|1, generation, state code, retryAfterMs, openedAgoMs,
+ * backoffLevel, closedAgoMs, reason, recheckMs]`, each in its range.
+ * @throws RedisReplyError when the reply is anything else
+ */
+export function parseReply(reply: unknown): ScriptReply {
+  if (Array.isArray(reply) && reply.length === 9) {
+    const r = reply as unknown[];
+    const applied = r[0];
+    const recheckMs = r[8];
+    const state =
+      (applied === 0 || applied === 1) && typeof recheckMs === 'number' && isTime(recheckMs)
+        ? sharedState(
+            r[1] as number,
+            r[2] as number,
+            r[3] as number,
+            r[4] as number,
+            r[5] as number,
+            r[6] as number,
+            r[7],
+          )
+        : undefined;
+    if (state !== undefined)
+      return { applied: applied === 1, state, recheckMs: recheckMs as number };
+  }
+  throw RedisReplyError.create('the breaker script', reply);
 }
 
 /**
  * One breaker's connection to a {@link RedisBreakerStore}: counts outcomes between flushes,
  * claims and settles probe permits, forwards operator actions, and feeds the breaker the shared
  * state (from script replies and published transitions) in generation order.
+ *
+ * Degraded mode: an operation that fails, answers junk or does not answer within the store's
+ * bound makes the link unavailable (`degraded`): its breaker then decides on its own counts
+ * (which hold every call, flushed or not), admits and settles probes by itself, and sends
+ * nothing more but one probe at a time (an empty flush, which writes like any flush) once the
+ * operations still in flight have settled. The first good answer to a probe or a resync ends
+ * the degraded mode, and the breaker follows the shared state again.
  */
 export class BreakerLinkImpl implements BreakerLink {
   /** `[state key, permits key]`, sharing one Cluster hash tag. */
   readonly keys: readonly [string, string];
-  /** ARGV[2..20] of the script: channel, name and the breaker's settings. */
+  /** ARGV[2..] of the script: channel, name and the breaker's settings (BREAKER_SETTINGS). */
   readonly settingsArgs: readonly (string | number)[];
   /** Identifies this breaker instance in the store (for the cluster-wide consecutive rule). */
   readonly origin: string;
@@ -116,8 +157,10 @@ export class BreakerLinkImpl implements BreakerLink {
   generation = 0;
   /** Whether counts are waiting for a flush. */
   dirty = false;
-  /** The flush in flight, if any (settles, never rejects). */
-  inFlight: Promise<void> | undefined = undefined;
+  /** Whether an operation failed or timed out since the last good probe or resync. */
+  degraded = false;
+  /** Requests sent and not answered yet (those given up on after the bound included). */
+  outstanding = 0;
 
   private calls = 0;
   private failures = 0;
@@ -151,7 +194,7 @@ export class BreakerLinkImpl implements BreakerLink {
   }
 
   get available(): boolean {
-    return this.host.available;
+    return !this.degraded && this.host.available && this.host.subscribedTo(this);
   }
 
   get claiming(): number {
@@ -185,32 +228,23 @@ export class BreakerLinkImpl implements BreakerLink {
   }
 
   /**
-   * Sends the pending counts (dropped while Redis is unavailable: the breaker decides on its own
-   * counts then). Returns false when a flush is already in flight and these counts must wait.
+   * Sends the pending counts (dropped while the link is unavailable: the breaker decides on its
+   * own counts then). Returns false when a flush is already in flight and these counts must wait.
    */
   flush(): boolean {
     if (!this.dirty && !this.recheck) return true;
     if (this.flushing) return false;
     this.dirty = false;
     this.recheck = false;
-    const args = [
-      this.generation,
-      this.calls,
-      this.failures,
-      this.slow,
-      this.successes,
-      this.trailing,
-      this.origin,
-    ];
+    const args = this.batch();
     this.clearBatch();
-    if (!this.host.available) return true;
+    if (!this.available) return true;
     this.flushing = true;
     this.lastFlushAt = performance.now();
     const epoch = this.epoch;
-    this.inFlight = this.host.run(this, OP_FLUSH, args).then(
+    this.send(OP_FLUSH, args).then(
       (reply) => {
         this.flushing = false;
-        this.inFlight = undefined;
         const recheckMs = this.receive(reply, epoch);
         if (recheckMs > 0) {
           this.recheck = true;
@@ -218,14 +252,25 @@ export class BreakerLinkImpl implements BreakerLink {
         }
         this.afterFlush();
       },
-      (error: unknown) => {
+      () => {
         this.flushing = false;
-        this.inFlight = undefined;
-        this.host.report(error);
         this.afterFlush();
       },
     );
     return true;
+  }
+
+  /**
+   * While degraded: asks whether the store answers again, with an empty flush (it writes, so a
+   * server refusing writes stays unavailable), unless a request is still unanswered.
+   */
+  probe(): void {
+    if (!this.degraded || this.outstanding > 0 || !this.host.available) return;
+    const epoch = this.epoch;
+    this.host.run(this, OP_FLUSH, [this.generation, 0, 0, 0, 0, 0, this.origin]).then(
+      (reply) => this.recover(reply, epoch),
+      (error: unknown) => this.host.report(error),
+    );
   }
 
   mayClaim(): boolean {
@@ -233,20 +278,19 @@ export class BreakerLinkImpl implements BreakerLink {
   }
 
   async claimProbe(ticket: number): Promise<ProbeClaim> {
-    if (!this.host.available) return 'local';
+    if (!this.available) return 'local';
     const id = `${this.origin}.${++this.claimSeq}`;
     const epoch = this.epoch;
     this.claimsInFlight++;
-    const request = this.host.run(this, OP_CLAIM, [id]);
+    const request = this.send(OP_CLAIM, [id]);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), this.host.claimTimeoutMs);
     });
-    let reply: unknown;
+    let reply: ScriptReply | undefined;
     try {
       reply = await Promise.race([request, timeout]);
-    } catch (error) {
-      this.host.report(error);
+    } catch {
       return 'local';
     } finally {
       clearTimeout(timer);
@@ -256,8 +300,7 @@ export class BreakerLinkImpl implements BreakerLink {
       // Too slow for the call path: decide locally, and give back a permit granted later.
       request.then(
         (late) => {
-          const parsed = fromReply(late);
-          if (parsed?.applied === true) this.release(id, parsed.state.generation);
+          if (late.applied) this.release(id, late.state.generation);
         },
         () => {},
       );
@@ -267,18 +310,17 @@ export class BreakerLinkImpl implements BreakerLink {
   }
 
   claimAhead(): void {
-    if (!this.host.available) return;
+    if (!this.available) return;
     const id = `${this.origin}.${++this.claimSeq}`;
     const epoch = this.epoch;
     this.claimsInFlight++;
-    this.host.run(this, OP_CLAIM, [id]).then(
+    this.send(OP_CLAIM, [id]).then(
       (reply) => {
         this.claimsInFlight--;
         this.claimed(reply, epoch, id, 0);
       },
-      (error: unknown) => {
+      () => {
         this.claimsInFlight--;
-        this.host.report(error);
       },
     );
   }
@@ -294,25 +336,25 @@ export class BreakerLinkImpl implements BreakerLink {
     const permit = this.bound.get(ticket);
     if (permit === undefined) return false;
     this.bound.delete(ticket);
-    if (!this.host.available) return false;
+    if (!this.available) return false;
     const epoch = this.epoch;
-    this.host
-      .run(this, OP_SETTLE, [permit.generation, permit.id, OUTCOME_CODE[outcome]])
-      .then((reply) => this.receive(reply, epoch), this.reportError);
+    this.send(OP_SETTLE, [permit.generation, permit.id, OUTCOME_CODE[outcome]]).then(
+      (reply) => this.receive(reply, epoch),
+      ignore,
+    );
     return true;
   }
 
   command(state: SharedCommand, openForMs: number, reason: string): void {
-    if (!this.host.available) return;
+    if (!this.available) return;
     this.commandsInFlight++;
-    this.host.run(this, OP_COMMAND, [COMMAND_CODE[state], Math.round(openForMs), reason]).then(
+    this.send(OP_COMMAND, [COMMAND_CODE[state], Math.round(openForMs), reason]).then(
       (reply) => {
         this.commandsInFlight--;
         this.receive(reply, this.epoch);
       },
-      (error: unknown) => {
+      () => {
         this.commandsInFlight--;
-        this.host.report(error);
       },
     );
   }
@@ -320,12 +362,15 @@ export class BreakerLinkImpl implements BreakerLink {
   /** Reads the shared state and makes the breaker follow it (at connect and after an outage). */
   sync(): void {
     const epoch = this.epoch;
-    this.host.run(this, OP_SYNC, []).then((reply) => this.receive(reply, epoch), this.reportError);
+    this.host.run(this, OP_SYNC, []).then(
+      (reply) => this.recover(reply, epoch),
+      (error: unknown) => this.fail(error),
+    );
   }
 
   /** A transition published by any process. */
   onMessage(state: SharedCircuitState): void {
-    this.apply(state, false);
+    if (!this.degraded) this.apply(state, false);
   }
 
   /** Gives back parked permits older than `PARKED_PERMIT_MS`; returns whether some remain. */
@@ -341,7 +386,27 @@ export class BreakerLinkImpl implements BreakerLink {
     return keep.length > 0;
   }
 
-  private readonly reportError = (error: unknown): void => this.host.report(error);
+  /** Runs one operation; a failure makes the link unavailable until a probe succeeds. */
+  private send(op: number, args: readonly (string | number)[]): Promise<ScriptReply> {
+    const request = this.host.run(this, op, args);
+    request.catch((error: unknown) => this.fail(error));
+    return request;
+  }
+
+  private fail(error: unknown): void {
+    this.host.report(error);
+    if (this.degraded) return;
+    this.degraded = true;
+    // Parked permits cannot be given back now; their leases free them in the store.
+    this.parked = [];
+    this.bound.clear();
+  }
+
+  /** A good answer to a probe or a resync: the link is available again, the shared state rules. */
+  private recover(reply: ScriptReply, epoch: number): void {
+    this.degraded = false;
+    this.apply(reply.state, epoch === this.epoch);
+  }
 
   private afterFlush(): void {
     if (this.urgent) {
@@ -350,18 +415,16 @@ export class BreakerLinkImpl implements BreakerLink {
     }
   }
 
-  private claimed(reply: unknown, epoch: number, id: string, ticket: number): ProbeClaim {
-    const parsed = fromReply(reply);
-    if (parsed === undefined) return 'local';
-    this.apply(parsed.state, epoch === this.epoch);
-    if (!parsed.applied) {
+  private claimed(reply: ScriptReply, epoch: number, id: string, ticket: number): ProbeClaim {
+    this.apply(reply.state, epoch === this.epoch);
+    if (!reply.applied) {
       this.claimBlockedUntil = performance.now() + CLAIM_RETRY_MS;
       return 'refused';
     }
-    const permit: Permit = { id, generation: parsed.state.generation, at: performance.now() };
+    const permit: Permit = { id, generation: reply.state.generation, at: performance.now() };
     if (ticket !== 0) {
       this.bound.set(ticket, permit);
-    } else if (parsed.state.generation === this.generation) {
+    } else if (reply.state.generation === this.generation) {
       this.parked.push(permit);
       this.host.markParked(this);
     } else {
@@ -371,16 +434,15 @@ export class BreakerLinkImpl implements BreakerLink {
   }
 
   private release(id: string, generation: number): void {
-    if (!this.host.available) return;
-    this.host.run(this, OP_SETTLE, [generation, id, OUTCOME_CODE.ignore]).catch(this.reportError);
+    if (!this.available) return;
+    this.send(OP_SETTLE, [generation, id, OUTCOME_CODE.ignore]).catch(ignore);
   }
 
   /** Follows the state in a script reply; returns when to flush again (0: no need). */
-  private receive(reply: unknown, epoch: number): number {
-    const parsed = fromReply(reply);
-    if (parsed === undefined) return 0;
-    this.apply(parsed.state, epoch === this.epoch);
-    return parsed.recheckMs;
+  private receive(reply: ScriptReply, epoch: number): number {
+    if (this.degraded) return 0;
+    this.apply(reply.state, epoch === this.epoch);
+    return reply.recheckMs;
   }
 
   /**
@@ -404,6 +466,19 @@ export class BreakerLinkImpl implements BreakerLink {
     this.breaker.follow(state);
   }
 
+  /** The flush arguments: generation, calls, failures, slow, successes, trailing failures, origin. */
+  private batch(): (string | number)[] {
+    return [
+      this.generation,
+      this.calls,
+      this.failures,
+      this.slow,
+      this.successes,
+      this.trailing,
+      this.origin,
+    ];
+  }
+
   private clearBatch(): void {
     this.calls = 0;
     this.failures = 0;
@@ -412,3 +487,5 @@ export class BreakerLinkImpl implements BreakerLink {
     this.trailing = 0;
   }
 }
+
+function ignore(): void {}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BREAKER_PROLOGUE } from './breaker-settings';
 
 /** Operations of the breaker script (ARGV[1]). */
 export const OP_SYNC = 0;
@@ -10,18 +11,16 @@ export const OP_COMMAND = 4;
 /** State codes, in the script, its replies and its messages. */
 export const STATE_CODES = ['closed', 'open', 'half_open', 'forced_open', 'disabled'] as const;
 
-/** Index of the first operation argument in ARGV (1-based, as in the script). */
-export const FIRST_OP_ARG = 21;
-
 /*
  * The shared circuit of one breaker name, decided atomically.
  *
  * KEYS[1]  the state hash            `<prefix>{<name>}`
  * KEYS[2]  the probe permits (zset)  `<prefix>{<name>}:probes`, member = permit id, score = lease end
  * ARGV[1]  operation: 0 sync, 1 flush, 2 claim, 3 settle, 4 command
- * ARGV[2]  the channel transitions are published on; ARGV[3] the breaker name
- * ARGV[4..20] the breaker's settings (see `RedisBreakerStore.connect`)
- * ARGV[21..]  the operation's arguments:
+ * ARGV[2..] the channel transitions are published on, the breaker name and its settings, in the
+ *          order of BREAKER_SETTINGS (breaker-settings.ts), which also declares their Lua locals
+ * ARGV[CLOCK_ARG] the time to decide on (ms), or '' for the server's clock (TIME)
+ * ARGV[OP_ARG..]  the operation's arguments:
  *   flush    generation, calls, failures, slow calls, successes, failures after the last success
  *   claim    permit id
  *   settle   generation, permit id, outcome (0 success, 1 failure, 2 ignore)
@@ -29,8 +28,9 @@ export const FIRST_OP_ARG = 21;
  * returns  { applied (1/0), generation, state, retryAfterMs, openedAgoMs (-1), backoffLevel,
  *            closedAgoMs (-1), reason, recheckMs }
  *
- * Every decision is taken on the server's clock (TIME) and on the totals of every process. A
- * change of state bumps the generation and is published as
+ * Every decision is taken on the server's clock (TIME; a store given a clock, for tests, sends
+ * its time instead) and on the totals of every process. A change of state bumps the generation
+ * and is published as
  * `generation|state|retryAfterMs|openedAgoMs|backoffLevel|closedAgoMs|reason|name`, in the same
  * atomic step: subscribers see transitions in generation order. Times leave the script relative
  * (milliseconds ago, milliseconds from now), so hosts with skewed clocks agree.
@@ -65,33 +65,18 @@ export const FIRST_OP_ARG = 21;
  * buckets older than the window are dropped at each flush.
  *
  * A flush costs TIME, HMGET and HSET (plus PEXPIRE once per tenth of the key's time to live, and
- * DEL and PUBLISH on a transition).
+ * DEL and PUBLISH on a transition; SPUBLISH on the breaker's own channel and slot in sharded mode).
  */
 export const BREAKER_SCRIPT = `
 local CLOSED, OPEN, HALF, FORCED, DISABLED = 0, 1, 2, 3, 4
 local op = tonumber(ARGV[1])
-local channel = ARGV[2]
-local name = ARGV[3]
-local failureThreshold = tonumber(ARGV[4])
-local failureRate = tonumber(ARGV[5])
-local slowRate = tonumber(ARGV[6])
-local minimumCalls = tonumber(ARGV[7])
-local windowKind = ARGV[8]
-local windowSize = tonumber(ARGV[9])
-local bucketMs = tonumber(ARGV[10])
-local openMs = tonumber(ARGV[11])
-local multiplier = tonumber(ARGV[12])
-local maxMs = tonumber(ARGV[13])
-local resetAfter = tonumber(ARGV[14])
-local maxLevel = tonumber(ARGV[15])
-local maxProbes = tonumber(ARGV[16])
-local successThreshold = tonumber(ARGV[17])
-local leaseMs = tonumber(ARGV[18])
-local quietMs = tonumber(ARGV[19])
-local ttlMs = tonumber(ARGV[20])
+${BREAKER_PROLOGUE}
 
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = clockMs
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
 
 local f = redis.call('HMGET', KEYS[1], 's', 'g', 'o', 'n', 'l', 'c', 'r', 'ps', 'run', 'rs',
   'since', 'wk', 'w', 'wc', 'wf', 'wsl', 'x', 'b')
@@ -146,7 +131,9 @@ local function save(transition)
   end
   if transition then
     local r = reply(1)
-    redis.call('PUBLISH', channel, num(gen) .. '|' .. state .. '|' .. num(r[4]) .. '|' ..
+    local publish = 'PUBLISH'
+    if sharded == 1 then publish = 'SPUBLISH' end
+    redis.call(publish, channel, num(gen) .. '|' .. state .. '|' .. num(r[4]) .. '|' ..
       num(r[5]) .. '|' .. level .. '|' .. num(r[7]) .. '|' .. reason .. '|' .. name)
   end
 end
@@ -198,12 +185,13 @@ end
 
 if op == 1 then
   -- flush
-  local batchGen = tonumber(ARGV[21])
+  local batchGen = tonumber(ARGV[OP_ARG])
   if state ~= CLOSED or (batchGen ~= gen and not (batchGen == 0 and gen == base)) then
     return reply(0)
   end
-  local calls, failures, slow = tonumber(ARGV[22]), tonumber(ARGV[23]), tonumber(ARGV[24])
-  local successes, trailing = tonumber(ARGV[25]), tonumber(ARGV[26])
+  local calls, failures = tonumber(ARGV[OP_ARG + 1]), tonumber(ARGV[OP_ARG + 2])
+  local slow = tonumber(ARGV[OP_ARG + 3])
+  local successes, trailing = tonumber(ARGV[OP_ARG + 4]), tonumber(ARGV[OP_ARG + 5])
   if wk ~= windowKind then
     wk = windowKind
     clearWindow()
@@ -262,12 +250,12 @@ if op == 1 then
     why = run .. ' consecutive failures (cluster)'
   elseif wc >= minimumCalls and failureRate > 0 and wf * 100 >= failureRate * wc and
     wait(since) <= 0 then
-    why = 'failure rate ' .. percent(wf * 100 / wc) .. ' >= ' .. ARGV[5] .. '% over ' .. wc ..
-      ' calls (cluster)'
+    why = 'failure rate ' .. percent(wf * 100 / wc) .. ' >= ' .. tostring(failureRate) ..
+      '% over ' .. wc .. ' calls (cluster)'
   elseif wc >= minimumCalls and slowRate > 0 and wsl * 100 >= slowRate * wc and
     wait(since) <= 0 then
-    why = 'slow-call rate ' .. percent(wsl * 100 / wc) .. ' >= ' .. ARGV[6] .. '% over ' .. wc ..
-      ' calls (cluster)'
+    why = 'slow-call rate ' .. percent(wsl * 100 / wc) .. ' >= ' .. tostring(slowRate) ..
+      '% over ' .. wc .. ' calls (cluster)'
   end
   if why then
     recheck = 0
@@ -296,16 +284,16 @@ if op == 2 then
   if moved then save(true) end
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', num(now))
   if redis.call('ZCARD', KEYS[2]) >= maxProbes then return reply(0) end
-  redis.call('ZADD', KEYS[2], num(now + leaseMs), ARGV[21])
+  redis.call('ZADD', KEYS[2], num(now + leaseMs), ARGV[OP_ARG])
   redis.call('PEXPIRE', KEYS[2], num(leaseMs + ttlMs))
   return reply(1)
 end
 
 if op == 3 then
   -- settle
-  if state ~= HALF or tonumber(ARGV[21]) ~= gen then return reply(0) end
-  if redis.call('ZREM', KEYS[2], ARGV[22]) == 0 then return reply(0) end
-  local outcome = tonumber(ARGV[23])
+  if state ~= HALF or tonumber(ARGV[OP_ARG]) ~= gen then return reply(0) end
+  if redis.call('ZREM', KEYS[2], ARGV[OP_ARG + 1]) == 0 then return reply(0) end
+  local outcome = tonumber(ARGV[OP_ARG + 2])
   if outcome == 2 then return reply(1) end
   if outcome == 1 then
     level = math.min(level + 1, maxLevel)
@@ -326,17 +314,17 @@ if op == 3 then
 end
 
 -- command
-local target, ms = tonumber(ARGV[21]), tonumber(ARGV[22])
+local target, ms = tonumber(ARGV[OP_ARG]), tonumber(ARGV[OP_ARG + 1])
 local decayed = effectiveLevel()
 if target == CLOSED then
-  enterClosed(ARGV[23])
+  enterClosed(ARGV[OP_ARG + 2])
   level, closedAt = 0, nil
 elseif target == OPEN then
   level = decayed
-  enterOpen(ms, ARGV[23])
+  enterOpen(ms, ARGV[OP_ARG + 2])
 else
   level = decayed
-  state, nextAt, reason, probeSuccesses = target, nil, ARGV[23], 0
+  state, nextAt, reason, probeSuccesses = target, nil, ARGV[OP_ARG + 2], 0
   if target == FORCED then openedAt = now else openedAt = nil end
   redis.call('DEL', KEYS[2])
 end

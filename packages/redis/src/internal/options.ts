@@ -72,3 +72,15 @@ export function clientOption<T>(
   }
   return value as T;
 }
+
+/**
+ * `text` made safe as the content of a Redis Cluster hash tag: `%` and `}` are percent-encoded
+ * (a `}` would end the tag early, and an empty tag hashes the whole key, so two keys of one name
+ * would land in different slots), and an empty text becomes `%` (which no encoded text equals).
+ * Text without either character is returned as it is.
+ */
+export function hashTagContent(text: string): string {
+  if (text === '') return '%';
+  if (!text.includes('}') && !text.includes('%')) return text;
+  return text.replace(/[%}]/g, (c) => (c === '%' ? '%25' : '%7D'));
+}
