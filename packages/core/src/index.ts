@@ -64,7 +64,13 @@ export type { Policy } from './policy';
 export { exponential, constant } from './policies/backoff';
 export type { Backoff, ExponentialBackoffOptions, Jitter } from './policies/backoff';
 export { retry, RetryPolicy, defaultRetryOn } from './policies/retry';
-export type { GiveUpEvent, GiveUpReason, RetryEvent, RetryOptions, RetryOutcome } from './policies/retry';
+export type {
+  GiveUpEvent,
+  GiveUpReason,
+  RetryEvent,
+  RetryOptions,
+  RetryOutcome,
+} from './policies/retry';
 export { RetryBudget } from './policies/retry-budget';
 export type { RetryBudgetOptions } from './policies/retry-budget';
 export { timeout, TimeoutPolicy } from './policies/timeout';
@@ -148,3 +154,16 @@ export { RouteBreakers } from './http/route-breakers';
 export type { RouteBreakerOptions } from './http/route-breakers';
 export { HttpRateLimit } from './http/http-rate-limit';
 export type { HttpRateLimitOptions, HttpRateLimitVerdict } from './http/http-rate-limit';
+export { LoadShedder, loadShedResponse } from './http/load-shed';
+export type {
+  LoadShedEvents,
+  LoadShedLimitOptions,
+  LoadShedOptions,
+  LoadShedPermit,
+  LoadShedPriority,
+  LoadShedReason,
+  LoadShedSnapshot,
+} from './http/load-shed';
+export { processPressure } from './http/process-pressure';
+export type { PressureMonitor, PressureReading } from './http/process-pressure';
+export type { LoadShedReporter } from './http/health-report';

@@ -22,12 +22,20 @@ export interface HealthSources {
    * other open circuits only warn. A list of names or a predicate. @defaultValue none
    */
   critical?: readonly string[] | ((name: string) => boolean) | undefined;
+  /** Load shedders to report: `warn` while one sheds requests. */
+  loadShedders?: readonly LoadShedReporter[] | undefined;
+}
+
+/** Anything that reports load shedding (a `LoadShedder`). */
+export interface LoadShedReporter {
+  readonly name: string;
+  snapshot(): { limit: number | null; inFlight: number; rejected: number; shedding: boolean };
 }
 
 /** One check of a health report (draft-inadarei-api-health-check). */
 export interface HealthCheck {
   componentId: string;
-  componentType: 'circuit-breaker' | 'rate-limit-store';
+  componentType: 'circuit-breaker' | 'rate-limit-store' | 'load-shedder';
   status: HealthStatus;
   observedValue: string;
   critical?: boolean;
@@ -108,7 +116,25 @@ export function healthReport(sources: HealthSources, now: Date = new Date()): He
     checks[`${limiter.name}:rate-limit-store`] = [check];
     if (WORSE[check.status] > WORSE[status]) status = check.status;
   }
+  for (const shedder of sources.loadShedders ?? []) {
+    const check = loadShedCheck(shedder, time);
+    checks[`${shedder.name}:load-shedder`] = [check];
+    if (WORSE[check.status] > WORSE[status]) status = check.status;
+  }
   return { status, checks };
+}
+
+function loadShedCheck(shedder: LoadShedReporter, time: string): HealthCheck {
+  const { limit, inFlight, rejected, shedding } = shedder.snapshot();
+  const check: HealthCheck = {
+    componentId: shedder.name,
+    componentType: 'load-shedder',
+    status: shedding ? 'warn' : 'pass',
+    observedValue: limit === null ? `${inFlight} in flight` : `${inFlight}/${limit} in flight`,
+    time,
+  };
+  if (shedding) check.output = `shedding load (${rejected} requests shed since start)`;
+  return check;
 }
 
 /** Whether the service is ready: no critical breaker rejects calls. */
