@@ -3,35 +3,13 @@ import { ConcurrencyLimitError, isConfigError } from '../errors';
 import { healthReport } from './health-report';
 import { errorResponse, type HttpResponse } from './http-response';
 import { LoadShedder, loadShedResponse, type LoadShedPermit } from './load-shed';
-import { processPressure, type PressureMonitor, type PressureReading } from './process-pressure';
+import { processPressure, type PressureReading } from './process-pressure';
+import { ManualPressureMonitor } from '../testing';
 
 class FakeClock {
   time = 0;
   now(): number {
     return this.time;
-  }
-}
-
-/** A monitor the test feeds by hand. */
-class FakeMonitor implements PressureMonitor {
-  current: PressureReading = {
-    eventLoopDelayMs: 0,
-    eventLoopUtilization: 0,
-    heapUsedBytes: 0,
-    heapUsedRatio: 0,
-  };
-  subscribers: ((reading: PressureReading) => void)[] = [];
-  intervals: number[] = [];
-  subscribe(intervalMs: number, onSample: (reading: PressureReading) => void): () => void {
-    this.intervals.push(intervalMs);
-    this.subscribers.push(onSample);
-    return () => {
-      this.subscribers = this.subscribers.filter((s) => s !== onSample);
-    };
-  }
-  emit(reading: Partial<PressureReading>): void {
-    this.current = { ...this.current, ...reading };
-    for (const subscriber of this.subscribers) subscriber(this.current);
   }
 }
 
@@ -183,7 +161,7 @@ describe('LoadShedder', () => {
   });
 
   it('sheds non-critical requests while a process threshold is exceeded', () => {
-    const monitor = new FakeMonitor();
+    const monitor = new ManualPressureMonitor();
     const shed = shedder<string>({
       limit: false,
       maxEventLoopDelayMs: 100,
@@ -199,23 +177,23 @@ describe('LoadShedder', () => {
     shed.on('rejected', (e) => reasons.push(e.reason));
     expect(shed.on('limitChanged', () => undefined)).toBeInstanceOf(Function);
     permit(shed.admit('n', '/'));
-    monitor.emit({ eventLoopDelayMs: 150 });
+    monitor.set({ eventLoopDelayMs: 150 });
     const refused = shed.admit('n', '/') as HttpResponse;
     expect(JSON.parse(refused.body)).toMatchObject({ reason: 'eventLoopDelay' });
     permit(shed.admit('c', '/'));
-    monitor.emit({ eventLoopDelayMs: 5, eventLoopUtilization: 0.95 });
+    monitor.set({ eventLoopDelayMs: 5, eventLoopUtilization: 0.95 });
     shed.admit('n', '/');
-    monitor.emit({ eventLoopUtilization: 0.5, heapUsedBytes: 2_000 });
+    monitor.set({ eventLoopUtilization: 0.5, heapUsedBytes: 2_000 });
     shed.admit('n', '/');
-    monitor.emit({ heapUsedBytes: 10, heapUsedRatio: 0.9 });
+    monitor.set({ heapUsedBytes: 10, heapUsedRatio: 0.9 });
     shed.admit('n', '/');
     expect(shed.snapshot()).toMatchObject({ limit: null, pressure: 'heap', rejected: 4 });
-    monitor.emit({ heapUsedRatio: 0.1 });
+    monitor.set({ heapUsedRatio: 0.1 });
     permit(shed.admit('n', '/'));
     expect(reasons).toEqual(['eventLoopDelay', 'eventLoopUtilization', 'heap', 'heap']);
     expect(shed.snapshot().process).toEqual(monitor.current);
     shed.close();
-    expect(monitor.subscribers).toHaveLength(0);
+    expect(monitor.subscriberCount).toBe(0);
   });
 
   it('logs one line when shedding starts and one when it stops; a throwing logger is harmless', () => {

@@ -251,10 +251,11 @@ export class LoadShedder<Req = unknown> {
    * write at once. Never throws.
    * @param req - the framework's request, passed to the `priority` hook
    * @param path - the request path without query, for `exemptPaths`
+   * @param priority - the route's own priority (a decorator's), instead of the `priority` hook
    */
-  admit(req: Req, path: string): LoadShedPermit | HttpResponse {
+  admit(req: Req, path: string, priority?: LoadShedPriority): LoadShedPermit | HttpResponse {
     if (this.exempt.length > 0 && this.isExempt(path)) return EXEMPT;
-    const priority = this.priorityOf(req);
+    priority ??= this.priorityOf(req);
     const limit = this.limit;
     let reason: LoadShedReason | undefined;
     if (this.pressure !== undefined && priority !== 'critical') reason = this.pressure;
