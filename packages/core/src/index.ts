@@ -166,4 +166,4 @@ export type {
 } from './http/load-shed';
 export { processPressure } from './http/process-pressure';
 export type { PressureMonitor, PressureReading } from './http/process-pressure';
-export type { LoadShedReporter } from './http/health-report';
+export type { HealthReportSources, LoadShedReporter } from './http/health-report';

@@ -22,6 +22,10 @@ export interface HealthSources {
    * other open circuits only warn. A list of names or a predicate. @defaultValue none
    */
   critical?: readonly string[] | ((name: string) => boolean) | undefined;
+}
+
+/** What {@link healthReport} covers: the health sources plus load shedders. */
+export interface HealthReportSources extends HealthSources {
   /** Load shedders to report: `warn` while one sheds requests. */
   loadShedders?: readonly LoadShedReporter[] | undefined;
 }
@@ -83,7 +87,7 @@ export function breakerStatus(snapshot: CircuitBreakerSnapshot, critical: boolea
  * Builds the health document: one check per breaker and per limiter store, and the worst status
  * overall. Contains states and counts only, never an error message.
  */
-export function healthReport(sources: HealthSources, now: Date = new Date()): HealthReport {
+export function healthReport(sources: HealthReportSources, now: Date = new Date()): HealthReport {
   const isCritical = criticalPredicate(sources.critical);
   const time = now.toISOString();
   const checks: Record<string, HealthCheck[]> = {};
