@@ -160,6 +160,24 @@ describe('LoadShedder', () => {
     expect(shed.snapshot()).toMatchObject({ algorithm: 'vegas', noLoadRttMs: 10, process: null });
   });
 
+  it('defaults to Vegas with half steps and a maximum of 1000', () => {
+    const clock = new FakeClock();
+    const shed = shedder({ limit: { initialLimit: 4 }, clock });
+    const permits = [1, 2, 3].map(() => permit(shed.admit({}, '/')));
+    clock.time += 10;
+    for (const p of permits) p.finish(200);
+    // 1st: no-load latency; 2nd (2 in flight): no queue, + beta 6 blended by 0.5 = 7
+    expect(shed.limit).toBe(7);
+    const own = shedder({ limit: { initialLimit: 4, vegas: { smoothing: 1 } }, clock });
+    const more = [1, 2].map(() => permit(own.admit({}, '/')));
+    clock.time += 10;
+    for (const p of more) p.finish(200);
+    expect(own.limit).toBe(10);
+    expect(configPath(() => new LoadShedder({ limit: { initialLimit: 1001 } }))).toBe(
+      'limit.initialLimit',
+    );
+  });
+
   it('sheds non-critical requests while a process threshold is exceeded', () => {
     const monitor = new ManualPressureMonitor();
     const shed = shedder<string>({

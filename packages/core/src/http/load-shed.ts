@@ -45,7 +45,9 @@ export interface LoadShedOptions<Req = unknown> {
   /**
    * The adaptive limit on requests in flight, learned from their latency (see
    * `adaptiveConcurrency`), or `false` for thresholds only.
-   * @defaultValue `{ algorithm: 'vegas', initialLimit: 20, minLimit: 1, maxLimit: 1000 }`
+   * @defaultValue `{ algorithm: 'vegas', initialLimit: 20, minLimit: 1, maxLimit: 1000, vegas: { smoothing: 0.5 } }`
+   * (`maxLimit` 1000 and, for Vegas without `vegas` options, `smoothing` 0.5 also apply when
+   * only some options are given)
    */
   limit?: LoadShedLimitOptions | false;
   /** Shed non-critical requests while the mean event-loop delay exceeds this. @defaultValue off */
@@ -198,6 +200,10 @@ export class LoadShedder<Req = unknown> {
         () =>
           new AdaptiveConcurrencyPolicy({
             maxLimit: 1_000,
+            // Half of each step: Vegas's probes of the no-load latency overshoot less.
+            ...((limit.algorithm ?? 'vegas') === 'vegas' && limit.vegas === undefined
+              ? { vegas: { smoothing: 0.5 } }
+              : {}),
             ...limit,
             name: this.name,
             clock: this.clock,
