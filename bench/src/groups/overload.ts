@@ -271,6 +271,14 @@ const serverCases = LOADS.flatMap((load): ExternalCase[] =>
 
 const clientCases: ExternalCase[] = [
   {
+    id: `client-bulkhead-${DEP_SLOTS}`,
+    label: `caller at ${DEP_LOAD}x a slowing dependency, bulkhead({ maxConcurrent: ${DEP_SLOTS} }) (the right size)`,
+    library: 'breakwater',
+    kind: 'external',
+    measure: (options) =>
+      measureClient(() => bulkhead({ maxConcurrent: DEP_SLOTS }), options.loadMs),
+  },
+  {
     id: 'client-bulkhead-64',
     label: `caller at ${DEP_LOAD}x a slowing dependency, bulkhead({ maxConcurrent: 64 })`,
     library: 'breakwater',

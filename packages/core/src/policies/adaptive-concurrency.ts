@@ -207,8 +207,9 @@ export class AdaptiveConcurrencyPolicy implements Policy {
       this.reject('limit');
       return undefined;
     }
+    const startedAt = this.clock.now();
     this.active++;
-    return new Permit(this, this.clock.now(), this.active);
+    return new Permit(this, startedAt, this.active);
   }
 
   /**
@@ -253,8 +254,7 @@ export class AdaptiveConcurrencyPolicy implements Policy {
     };
   }
 
-  /** Counts a rejection decided here or by a caller on top (a load shedder). @internal */
-  reject(reason: string): void {
+  private reject(reason: string): void {
     this.rejections++;
     if (this.listeners.has('rejected')) {
       this.listeners.emit('rejected', { limit: this.current, inFlight: this.active, reason });
