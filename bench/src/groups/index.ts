@@ -5,6 +5,7 @@ import { breakerOpen } from './breaker-open';
 import { floor } from './floor';
 import { http } from './http';
 import { metrics } from './metrics';
+import { overload } from './overload';
 import { policies } from './policies';
 import { rateLimit } from './rate-limit';
 import { rateLimitRedis } from './rate-limit-redis';
@@ -24,4 +25,5 @@ export const groups: readonly Group[] = [
   rateLimitRedis,
   metrics,
   http,
+  overload,
 ];

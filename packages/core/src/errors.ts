@@ -2,7 +2,13 @@ const MARKER = Symbol.for('@breakwater/error');
 
 /** Stable codes carried by every Breakwater error. */
 export type BreakwaterErrorCode =
-  'ECIRCUITOPEN' | 'ETIMEDOUT' | 'ERATELIMITED' | 'EBULKHEADFULL' | 'EBADCONFIG' | 'EREGISTRYFULL';
+  | 'ECIRCUITOPEN'
+  | 'ETIMEDOUT'
+  | 'ERATELIMITED'
+  | 'EBULKHEADFULL'
+  | 'EBADCONFIG'
+  | 'EREGISTRYFULL'
+  | 'ELIMITED';
 
 /**
  * Base class of every error Breakwater throws at run time.
@@ -132,6 +138,41 @@ export class RegistryFullError extends BreakwaterError {
   }
 }
 
+/**
+ * Thrown when an adaptive concurrency limit does not admit a call: as many calls as the limit
+ * allows are already running. The policy creates it with {@link ConcurrencyLimitError.create},
+ * which captures no stack trace.
+ */
+export class ConcurrencyLimitError extends BreakwaterError {
+  /** Name of the policy (or load shedder) that rejected the call. */
+  readonly limiter: string;
+  /** The concurrency limit at the moment of the rejection. */
+  readonly limit: number;
+  /** Milliseconds after which a retry may find a free slot (about one recent call's latency). */
+  readonly retryAfterMs: number;
+
+  constructor(limiter: string, limit: number, retryAfterMs: number) {
+    super('ELIMITED', `Concurrency limit "${limiter}" reached (${limit} in flight)`);
+    this.limiter = limiter;
+    this.limit = limit;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /**
+   * Creates the error without capturing a stack trace, as an overloaded service rejects many
+   * calls. Its `stack` is the one line `name: message`.
+   */
+  static create(limiter: string, limit: number, retryAfterMs: number): ConcurrencyLimitError {
+    const error = Object.create(ConcurrencyLimitError.prototype) as Mutable<ConcurrencyLimitError>;
+    error.message = `Concurrency limit "${limiter}" reached (${limit} in flight)`;
+    error.code = 'ELIMITED';
+    error.limiter = limiter;
+    error.limit = limit;
+    error.retryAfterMs = retryAfterMs;
+    return error;
+  }
+}
+
 for (const [type, name] of [
   [CircuitOpenError, 'CircuitOpenError'],
   [TimeoutError, 'TimeoutError'],
@@ -139,6 +180,7 @@ for (const [type, name] of [
   [BulkheadFullError, 'BulkheadFullError'],
   [ConfigError, 'ConfigError'],
   [RegistryFullError, 'RegistryFullError'],
+  [ConcurrencyLimitError, 'ConcurrencyLimitError'],
 ] as const) {
   Object.defineProperty(type.prototype, 'name', {
     value: name,
@@ -146,16 +188,18 @@ for (const [type, name] of [
     configurable: true,
   });
 }
-// Errors made by CircuitOpenError.create have no captured stack; they report their first line.
-Object.defineProperty(CircuitOpenError.prototype, 'stack', {
-  get(this: CircuitOpenError): string {
-    return `${this.name}: ${this.message}`;
-  },
-  set(this: CircuitOpenError, value: unknown) {
-    Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
-  },
-  configurable: true,
-});
+// Errors made by the static create() methods have no captured stack; they report their first line.
+for (const type of [CircuitOpenError, ConcurrencyLimitError]) {
+  Object.defineProperty(type.prototype, 'stack', {
+    get(this: Error): string {
+      return `${this.name}: ${this.message}`;
+    },
+    set(this: Error, value: unknown) {
+      Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
+    },
+    configurable: true,
+  });
+}
 
 function describe(value: unknown): string {
   if (typeof value === 'string')
@@ -202,3 +246,6 @@ export const isConfigError = (error: unknown): error is ConfigError => hasCode(e
 /** Whether `error` is a {@link RegistryFullError} (works across installed copies). */
 export const isRegistryFullError = (error: unknown): error is RegistryFullError =>
   hasCode(error, 'EREGISTRYFULL');
+/** Whether `error` is a {@link ConcurrencyLimitError} (works across installed copies). */
+export const isConcurrencyLimitError = (error: unknown): error is ConcurrencyLimitError =>
+  hasCode(error, 'ELIMITED');

@@ -14,6 +14,8 @@ export {
   isBulkheadFullError,
   isConfigError,
   isRegistryFullError,
+  ConcurrencyLimitError,
+  isConcurrencyLimitError,
 } from './errors';
 export type { BreakwaterErrorCode } from './errors';
 
@@ -79,6 +81,17 @@ export { fallback, FallbackPolicy } from './policies/fallback';
 export type { FallbackOptions } from './policies/fallback';
 export { pipeline, Pipeline } from './policies/pipeline';
 export type { ExtraResult, ExtraResults, PolicyLike } from './policies/pipeline';
+export { adaptiveConcurrency, AdaptiveConcurrencyPolicy } from './policies/adaptive-concurrency';
+export type {
+  AdaptiveConcurrencyEvents,
+  AdaptiveConcurrencyOptions,
+  AdaptiveConcurrencySnapshot,
+  ConcurrencyPermit,
+} from './policies/adaptive-concurrency';
+export type { AimdOptions } from './policies/limits/aimd';
+export type { Gradient2Options } from './policies/limits/gradient2';
+export type { LimitAlgorithmName } from './policies/limits/limit';
+export type { VegasOptions } from './policies/limits/vegas';
 export { createFetch } from './fetch/create-fetch';
 export type { CreateFetchOptions, FetchFunction } from './fetch/create-fetch';
 export { parseRetryAfter } from './fetch/retry-after';
@@ -142,3 +155,16 @@ export { RouteBreakers } from './http/route-breakers';
 export type { RouteBreakerOptions } from './http/route-breakers';
 export { HttpRateLimit } from './http/http-rate-limit';
 export type { HttpRateLimitOptions, HttpRateLimitVerdict } from './http/http-rate-limit';
+export { LoadShedder, loadShedResponse } from './http/load-shed';
+export type {
+  LoadShedEvents,
+  LoadShedLimitOptions,
+  LoadShedOptions,
+  LoadShedPermit,
+  LoadShedPriority,
+  LoadShedReason,
+  LoadShedSnapshot,
+} from './http/load-shed';
+export { processPressure } from './http/process-pressure';
+export type { PressureMonitor, PressureReading } from './http/process-pressure';
+export type { HealthReportSources, LoadShedReporter } from './http/health-report';

@@ -5,6 +5,7 @@ import type {
   RateLimitRule,
   RateLimitStore,
 } from './rate-limit/rate-limit-store';
+import type { PressureMonitor, PressureReading } from './http/process-pressure';
 
 /** One case of the rate-limit store conformance suite: `run` throws an Error on failure. */
 export interface RateLimitStoreConformanceCase {
@@ -363,4 +364,47 @@ function isInteger(value: unknown): boolean {
 
 function expect(condition: boolean, what: string, decision: RateLimitDecision): void {
   if (!condition) throw new Error(`expected ${what}, got ${JSON.stringify(decision)}`);
+}
+
+/**
+ * A {@link PressureMonitor} set by hand, for testing load shedding without loading the process:
+ * pass it as a load shedder's `monitor` and call {@link ManualPressureMonitor.set}.
+ *
+ * @example
+ * ```ts
+ * const monitor = new ManualPressureMonitor();
+ * app.use(loadShed({ maxEventLoopDelayMs: 100, monitor }));
+ * monitor.set({ eventLoopDelayMs: 250 }); // every non-critical request is shed now
+ * ```
+ */
+export class ManualPressureMonitor implements PressureMonitor {
+  /** The latest reading. */
+  current: PressureReading = {
+    eventLoopDelayMs: 0,
+    eventLoopUtilization: 0,
+    heapUsedBytes: 0,
+    heapUsedRatio: 0,
+  };
+  /** The intervals subscribers asked for, in subscription order. */
+  readonly intervals: number[] = [];
+  private readonly subscribers = new Set<(reading: PressureReading) => void>();
+
+  /** Number of active subscriptions. */
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  subscribe(intervalMs: number, onSample: (reading: PressureReading) => void): () => void {
+    this.intervals.push(intervalMs);
+    this.subscribers.add(onSample);
+    return () => {
+      this.subscribers.delete(onSample);
+    };
+  }
+
+  /** Changes the reading and delivers it to every subscriber, as a sample would. */
+  set(reading: Partial<PressureReading>): void {
+    this.current = { ...this.current, ...reading };
+    for (const subscriber of this.subscribers) subscriber(this.current);
+  }
 }

@@ -10,3 +10,5 @@ export type {
   ExpressRateLimitInitOptions,
   ExpressRateLimitStoreOptions,
 } from './express-rate-limit-store';
+export { loadShed } from './load-shed';
+export type { LoadShedMiddleware } from './load-shed';

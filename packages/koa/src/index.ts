@@ -4,3 +4,5 @@ export { rateLimit } from './rate-limit';
 export type { RateLimitMiddleware, RateLimitMiddlewareOptions } from './rate-limit';
 export { healthRoutes } from './health-routes';
 export type { HealthRoutesMiddleware, HealthRoutesMiddlewareOptions } from './health-routes';
+export { loadShed } from './load-shed';
+export type { LoadShedMiddleware } from './load-shed';

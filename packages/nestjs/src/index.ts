@@ -30,3 +30,7 @@ export type { RateLimitOptions } from './rate-limit.decorator';
 export { RateLimitGuard } from './rate-limit.guard';
 export { RateLimitedException } from './rate-limited.exception';
 export { BreakwaterExceptionFilter } from './breakwater-exception.filter';
+export { LoadShed, LOAD_SHED_METADATA } from './load-shed.decorator';
+export type { LoadShedDecoratorOptions } from './load-shed.decorator';
+export { LoadShedGuard } from './load-shed.guard';
+export { LoadShedException } from './load-shed.exception';

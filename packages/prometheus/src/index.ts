@@ -6,3 +6,5 @@ export type {
   PrometheusRegistry,
 } from './collect-metrics';
 export { metricsHandler } from './metrics-handler';
+export { collectLoadShedMetrics } from './load-shed-metrics';
+export type { LoadShedMetricsOptions, LoadShedSource } from './load-shed-metrics';

@@ -24,10 +24,22 @@ export interface HealthSources {
   critical?: readonly string[] | ((name: string) => boolean) | undefined;
 }
 
+/** What {@link healthReport} covers: the health sources plus load shedders. */
+export interface HealthReportSources extends HealthSources {
+  /** Load shedders to report: `warn` while one sheds requests. */
+  loadShedders?: readonly LoadShedReporter[] | undefined;
+}
+
+/** Anything that reports load shedding (a `LoadShedder`). */
+export interface LoadShedReporter {
+  readonly name: string;
+  snapshot(): { limit: number | null; inFlight: number; rejected: number; shedding: boolean };
+}
+
 /** One check of a health report (draft-inadarei-api-health-check). */
 export interface HealthCheck {
   componentId: string;
-  componentType: 'circuit-breaker' | 'rate-limit-store';
+  componentType: 'circuit-breaker' | 'rate-limit-store' | 'load-shedder';
   status: HealthStatus;
   observedValue: string;
   critical?: boolean;
@@ -75,7 +87,7 @@ export function breakerStatus(snapshot: CircuitBreakerSnapshot, critical: boolea
  * Builds the health document: one check per breaker and per limiter store, and the worst status
  * overall. Contains states and counts only, never an error message.
  */
-export function healthReport(sources: HealthSources, now: Date = new Date()): HealthReport {
+export function healthReport(sources: HealthReportSources, now: Date = new Date()): HealthReport {
   const isCritical = criticalPredicate(sources.critical);
   const time = now.toISOString();
   const checks: Record<string, HealthCheck[]> = {};
@@ -108,7 +120,25 @@ export function healthReport(sources: HealthSources, now: Date = new Date()): He
     checks[`${limiter.name}:rate-limit-store`] = [check];
     if (WORSE[check.status] > WORSE[status]) status = check.status;
   }
+  for (const shedder of sources.loadShedders ?? []) {
+    const check = loadShedCheck(shedder, time);
+    checks[`${shedder.name}:load-shedder`] = [check];
+    if (WORSE[check.status] > WORSE[status]) status = check.status;
+  }
   return { status, checks };
+}
+
+function loadShedCheck(shedder: LoadShedReporter, time: string): HealthCheck {
+  const { limit, inFlight, rejected, shedding } = shedder.snapshot();
+  const check: HealthCheck = {
+    componentId: shedder.name,
+    componentType: 'load-shedder',
+    status: shedding ? 'warn' : 'pass',
+    observedValue: limit === null ? `${inFlight} in flight` : `${inFlight}/${limit} in flight`,
+    time,
+  };
+  if (shedding) check.output = `shedding load (${rejected} requests shed since start)`;
+  return check;
 }
 
 /** Whether the service is ready: no critical breaker rejects calls. */

@@ -2,6 +2,7 @@ import type { RateLimitDecision } from '../rate-limit/rate-limit-store';
 import {
   isBulkheadFullError,
   isCircuitOpenError,
+  isConcurrencyLimitError,
   isRateLimitError,
   isTimeoutError,
 } from '../errors';
@@ -87,7 +88,8 @@ export function rateLimitedResponse(limiter: string, decision: RateLimitDecision
 }
 
 /**
- * The HTTP answer for a Breakwater error: `CircuitOpenError` and `BulkheadFullError` → 503,
+ * The HTTP answer for a Breakwater error: `CircuitOpenError`, `BulkheadFullError` and
+ * `ConcurrencyLimitError` → 503,
  * `RateLimitError` → 429, `TimeoutError` → 504, each with `Retry-After` where it applies.
  * Returns `undefined` for any other error. The error's own message is not exposed beyond what
  * the error type says.
@@ -108,6 +110,16 @@ export function errorResponse(error: unknown): HttpResponse | undefined {
   }
   if (isTimeoutError(error))
     return problemResponse(504, 'Gateway Timeout', 'The operation timed out');
+  if (isConcurrencyLimitError(error)) {
+    const seconds = retryAfterSeconds(error.retryAfterMs);
+    return problemResponse(
+      503,
+      'Service Unavailable',
+      'Concurrency limit reached',
+      { limiter: error.limiter, retryAfter: seconds },
+      { 'retry-after': String(seconds) },
+    );
+  }
   if (isBulkheadFullError(error)) {
     return problemResponse(503, 'Service Unavailable', 'Too many concurrent requests', undefined, {
       'retry-after': '1',
