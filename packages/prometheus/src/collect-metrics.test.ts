@@ -149,7 +149,7 @@ describe('collectMetrics without durations', () => {
     });
     const collector = collect(registry, { register, durations: false });
     expect(collector.metricNames).not.toContain('breakwater_call_duration_seconds');
-    expect((breaker as unknown as { timed: boolean }).timed).toBe(false);
+    expect((breaker as unknown as { calls: { timed: boolean } }).calls.timed).toBe(false);
 
     await call(breaker, 3);
     await call(breaker, 5, 'ignore');
