@@ -6,12 +6,19 @@ import {
   type Type,
 } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { BREAKWATER_STATE, CIRCUIT_BREAKER_METADATA } from './breakwater.constants';
-import type { CircuitBreakerDecoratorOptions } from './circuit-breaker.decorator';
+import {
+  BREAKWATER_STATE,
+  BULKHEAD_METADATA,
+  CIRCUIT_BREAKER_METADATA,
+  RATE_LIMIT_METADATA,
+  RETRY_METADATA,
+  TIMEOUT_METADATA,
+} from './breakwater.constants';
 import type { BreakwaterState } from './internal/breakwater-state';
-import { breakerBinding } from './internal/breaker-binding';
+import { methodBinding, type MethodPolicies } from './internal/method-policies';
 import { bind, ownerOf, tagInstance, wrapMethod } from './internal/method-wrapper';
 import { RateLimitRoutes } from './internal/rate-limit-routes';
+import type { RateLimitOptions } from './rate-limit.decorator';
 
 /**
  * The metadata key under which Nest's route decorators (`@Get()`, `@Post()`...) store a handler's
@@ -22,8 +29,9 @@ const PATH_METADATA = 'path';
 type Method = (this: unknown, ...args: unknown[]) => unknown;
 
 /**
- * Finds `@CircuitBreaker()` methods and wraps each once, binding it to this application's
- * registry. It runs while Nest creates providers, before routes are registered, so a controller
+ * Finds methods with `@Retry()`, `@CircuitBreaker()`, `@RateLimit()` (not on routes: the guard
+ * limits those), `@Timeout()` or `@Bulkhead()` and wraps each once, binding it to this
+ * application's policies. It runs while Nest creates providers, before routes are registered, so a controller
  * route calls the protected method; `onModuleInit` covers instances from factories and values.
  * Also builds the limiter of every `@RateLimit()` route at bootstrap.
  */
@@ -74,27 +82,38 @@ export class BreakwaterExplorer implements OnModuleInit, OnModuleDestroy {
     let found = false;
     for (const key of this.scanner.getAllMethodNames(prototype)) {
       const method = (prototype as Record<string, Method>)[key]!;
-      const options = this.reflector.get<CircuitBreakerDecoratorOptions | undefined>(
-        CIRCUIT_BREAKER_METADATA,
-        method,
-      );
-      if (options === undefined) continue;
+      const policies = this.policiesOf(method);
+      if (policies === undefined) continue;
       found = true;
       const owner = ownerOf(prototype, key)!;
       const wrapped = wrapMethod(owner, key);
       if (this.bound.has(wrapped)) continue;
       this.bound.add(wrapped);
-      const binding = breakerBinding(
+      const binding = methodBinding(
         this,
         this.state,
         prototype,
         owner,
         key,
         wrapped.original,
-        options,
+        policies,
       );
       this.unbinds.push(bind(wrapped, binding));
     }
     return found;
+  }
+
+  /** The policy decorators of a method, or `undefined` when it has none. */
+  private policiesOf(method: Method): MethodPolicies | undefined {
+    const read = <T>(key: string): T | undefined => this.reflector.get<T | undefined>(key, method);
+    const isRoute = Reflect.hasMetadata(PATH_METADATA, method);
+    const policies: MethodPolicies = {
+      retry: read(RETRY_METADATA),
+      breaker: read(CIRCUIT_BREAKER_METADATA),
+      rateLimits: isRoute ? undefined : read<RateLimitOptions[]>(RATE_LIMIT_METADATA),
+      timeout: read(TIMEOUT_METADATA),
+      bulkhead: read(BULKHEAD_METADATA),
+    };
+    return Object.values(policies).some((value) => value !== undefined) ? policies : undefined;
   }
 }

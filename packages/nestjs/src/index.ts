@@ -10,10 +10,13 @@ export type {
 } from './breakwater-options.interface';
 export {
   BREAKWATER_OPTIONS,
+  BULKHEAD_METADATA,
   CIRCUIT_BREAKER_METADATA,
   RATE_LIMIT_METADATA,
+  RETRY_METADATA,
   RateLimiters,
   SKIP_RATE_LIMIT_METADATA,
+  TIMEOUT_METADATA,
   getBreakerToken,
   getRateLimiterToken,
 } from './breakwater.constants';
@@ -30,3 +33,9 @@ export type { RateLimitOptions } from './rate-limit.decorator';
 export { RateLimitGuard } from './rate-limit.guard';
 export { RateLimitedException } from './rate-limited.exception';
 export { BreakwaterExceptionFilter } from './breakwater-exception.filter';
+export { Retry } from './retry.decorator';
+export type { RetryDecoratorOptions } from './retry.decorator';
+export { Timeout } from './timeout.decorator';
+export type { TimeoutDecoratorOptions } from './timeout.decorator';
+export { Bulkhead } from './bulkhead.decorator';
+export type { BulkheadDecoratorOptions } from './bulkhead.decorator';

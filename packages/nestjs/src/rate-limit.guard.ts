@@ -1,6 +1,8 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { HttpResponse } from '@breakwater/core';
 import type { HttpRequestLike } from './breakwater-options.interface';
 import { RateLimitRoutes } from './internal/rate-limit-routes';
+import { stackHeaders } from './internal/stacked-headers';
 import { setHeaders } from './internal/write-response';
 import { RateLimitedException } from './rate-limited.exception';
 
@@ -43,13 +45,27 @@ export class RateLimitGuard implements CanActivate {
         return true; // A key that cannot be resolved never turns into a 500.
       }
     }
-    const verdict = await route.http.decide(http.getRequest<HttpRequestLike>(), address);
-    if (verdict === undefined) return true;
+    const req = http.getRequest<HttpRequestLike>();
+    // Limits run in order; a refusal stops there, so later limits do not count the request.
+    const sets: Record<string, string>[] = [];
+    let refusal: HttpResponse | undefined;
+    for (const limit of route.limits) {
+      const verdict = await limit.http.decide(req, address);
+      if (verdict === undefined) continue;
+      sets.push(verdict.headers);
+      if (verdict.refusal !== undefined) {
+        refusal = verdict.refusal;
+        break;
+      }
+    }
+    if (sets.length === 0) return true;
+    const headers = stackHeaders(sets);
     const res: unknown = http.getResponse();
-    setHeaders(res, verdict.headers);
-    if (verdict.refusal !== undefined) {
-      setHeaders(res, verdict.refusal.headers);
-      throw new RateLimitedException(verdict.refusal);
+    setHeaders(res, headers);
+    if (refusal !== undefined) {
+      const answer = { ...refusal, headers: { ...refusal.headers, ...headers } };
+      setHeaders(res, answer.headers);
+      throw new RateLimitedException(answer);
     }
     return true;
   }
