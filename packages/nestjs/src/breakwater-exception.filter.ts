@@ -6,8 +6,8 @@ import {
   TimeoutError,
   errorResponse,
 } from '@breakwater/core';
+import { BreakwaterHttpException } from './breakwater-http.exception';
 import { writeResponse } from './internal/write-response';
-import { RateLimitedException } from './rate-limited.exception';
 
 /**
  * Answers Breakwater errors on both platforms with what core decides: `CircuitOpenError` and
@@ -16,17 +16,24 @@ import { RateLimitedException } from './rate-limited.exception';
  * message is never exposed. Other errors never reach it. HTTP only: in other contexts the error
  * is rethrown.
  *
+ * Nest tries method filters, then controller filters, then global filters from the last
+ * registered to the first, and the first that matches answers: a catch-all `@Catch()` filter
+ * registered after this one takes Breakwater errors too. Register this one last, or add
+ * {@link BreakwaterErrorsInterceptor}, which holds whatever the order.
+ *
  * @example
  * ```ts
  * app.useGlobalFilters(new BreakwaterExceptionFilter());
  * // or, in a module: { provide: APP_FILTER, useClass: BreakwaterExceptionFilter }
  * ```
  */
-@Catch(CircuitOpenError, RateLimitError, TimeoutError, BulkheadFullError, RateLimitedException)
+@Catch(CircuitOpenError, RateLimitError, TimeoutError, BulkheadFullError, BreakwaterHttpException)
 export class BreakwaterExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response =
-      exception instanceof RateLimitedException ? exception.httpResponse : errorResponse(exception);
+      exception instanceof BreakwaterHttpException
+        ? exception.httpResponse
+        : errorResponse(exception);
     if (host.getType() !== 'http' || response === undefined) throw exception;
     writeResponse(host.switchToHttp().getResponse(), response);
   }

@@ -39,3 +39,5 @@ export { Timeout } from './timeout.decorator';
 export type { TimeoutDecoratorOptions } from './timeout.decorator';
 export { Bulkhead } from './bulkhead.decorator';
 export type { BulkheadDecoratorOptions } from './bulkhead.decorator';
+export { BreakwaterHttpException } from './breakwater-http.exception';
+export { BreakwaterErrorsInterceptor } from './breakwater-errors.interceptor';
