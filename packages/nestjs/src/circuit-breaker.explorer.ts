@@ -21,19 +21,30 @@ import { RateLimitRoutes } from './internal/rate-limit-routes';
 import type { RateLimitOptions } from './rate-limit.decorator';
 
 /**
- * The metadata key under which Nest's route decorators (`@Get()`, `@Post()`...) store a handler's
- * path; `PATH_METADATA` in Nest, read here by value so that only package entry points are imported.
+ * Metadata keys that make a method a handler `RateLimitGuard` runs for: Nest's route path
+ * (`@Get()`...), a gateway's `@SubscribeMessage()`, a GraphQL `@Query()`/`@Mutation()`/
+ * `@ResolveField()`, a microservice `@MessagePattern()`/`@EventPattern()`. Read by value so that
+ * only package entry points are imported (and the optional packages need not be installed).
  */
-const PATH_METADATA = 'path';
+const HANDLER_METADATA = [
+  'path',
+  'websockets:message_mapping',
+  'graphql:resolver_type',
+  'microservices:pattern',
+];
+
+function isHandler(method: object): boolean {
+  return HANDLER_METADATA.some((key) => Reflect.hasMetadata(key, method));
+}
 
 type Method = (this: unknown, ...args: unknown[]) => unknown;
 
 /**
- * Finds methods with `@Retry()`, `@CircuitBreaker()`, `@RateLimit()` (not on routes: the guard
+ * Finds methods with `@Retry()`, `@CircuitBreaker()`, `@RateLimit()` (not on handlers: the guard
  * limits those), `@Timeout()` or `@Bulkhead()` and wraps each once, binding it to this
- * application's policies. It runs while Nest creates providers, before routes are registered, so a controller
- * route calls the protected method; `onModuleInit` covers instances from factories and values.
- * Also builds the limiter of every `@RateLimit()` route at bootstrap.
+ * application's policies. It runs while Nest creates providers, before routes are registered, so
+ * a controller route calls the protected method; `onModuleInit` covers instances from factories
+ * and values. Also builds the limits of every handler (route, resolver, gateway) at bootstrap.
  */
 @Injectable()
 export class BreakwaterExplorer implements OnModuleInit, OnModuleDestroy {
@@ -50,13 +61,14 @@ export class BreakwaterExplorer implements OnModuleInit, OnModuleDestroy {
     for (const wrapper of [...discovery.getControllers(), ...discovery.getProviders()]) {
       if (!wrapper.isNotMetatype) this.explore((wrapper.metatype as Type).prototype as object);
     }
-    for (const wrapper of discovery.getControllers()) {
+    for (const wrapper of [...discovery.getControllers(), ...discovery.getProviders()]) {
       if (wrapper.isNotMetatype) continue;
       const type = wrapper.metatype as Type;
-      const prototype = type.prototype as Record<string, Method>;
+      const prototype = type.prototype as Record<string, Method> | undefined;
+      if (prototype === undefined) continue;
       for (const key of scanner.getAllMethodNames(prototype)) {
         const handler = prototype[key]!;
-        if (Reflect.hasMetadata(PATH_METADATA, handler)) routes.resolve(handler, type);
+        if (isHandler(handler)) routes.resolve(handler, type);
       }
     }
   }
@@ -106,7 +118,7 @@ export class BreakwaterExplorer implements OnModuleInit, OnModuleDestroy {
   /** The policy decorators of a method, or `undefined` when it has none. */
   private policiesOf(method: Method): MethodPolicies | undefined {
     const read = <T>(key: string): T | undefined => this.reflector.get<T | undefined>(key, method);
-    const isRoute = Reflect.hasMetadata(PATH_METADATA, method);
+    const isRoute = isHandler(method);
     const policies: MethodPolicies = {
       retry: read(RETRY_METADATA),
       breaker: read(CIRCUIT_BREAKER_METADATA),

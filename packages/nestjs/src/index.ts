@@ -31,6 +31,7 @@ export type { CircuitBreakerDecoratorOptions } from './circuit-breaker.decorator
 export { RateLimit, SkipRateLimit } from './rate-limit.decorator';
 export type { RateLimitOptions } from './rate-limit.decorator';
 export { RateLimitGuard } from './rate-limit.guard';
+export type { RateLimitRequestResponse } from './rate-limit.guard';
 export { RateLimitedException } from './rate-limited.exception';
 export { BreakwaterExceptionFilter } from './breakwater-exception.filter';
 export { Retry } from './retry.decorator';
