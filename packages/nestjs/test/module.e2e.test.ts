@@ -19,6 +19,9 @@ import {
   InjectBreaker,
   InjectRateLimiter,
   RATE_LIMIT_METADATA,
+  RETRY_METADATA,
+  TIMEOUT_METADATA,
+  BULKHEAD_METADATA,
   RateLimit,
   RateLimitGuard,
   SKIP_RATE_LIMIT_METADATA,
@@ -181,6 +184,11 @@ describe('BreakwaterModule configuration errors', () => {
       [{ bulkheads: { db: { maxConcurrent: 2, maxQueue: -1 } } }, 'bulkheads.db.maxQueue'],
       [{ limiters: { api: { rate: '2/m' } }, defaultLimiter: 'web' }, 'defaultLimiter'],
       [{ breakers: { defaults: { failureThreshold: -1 } } }, 'breakers.defaults.failureThreshold'],
+      [
+        { breakers: { breakers: { pay: { openDurationMs: 'soon' as never } } } },
+        'breakers.breakers.pay.openDurationMs',
+      ],
+      [{ health: { critical: 5 as never } }, 'health.critical'],
       [{ rateLimit: { headers: { legacy: 'yes' as never } } }, 'rateLimit.headers.legacy'],
       [{ health: { path: '/he alth' } }, 'health.path'],
       [{ logger: { log: 1 } as never }, 'logger'],
@@ -263,7 +271,14 @@ describe.each(platforms)('metadata on %s', (platform) => {
       controllers: [QuoteController],
       providers: [Quotes, { provide: APP_GUARD, useClass: RateLimitGuard }],
     });
-    const ours = [CIRCUIT_BREAKER_METADATA, RATE_LIMIT_METADATA, SKIP_RATE_LIMIT_METADATA];
+    const ours = [
+      CIRCUIT_BREAKER_METADATA,
+      RATE_LIMIT_METADATA,
+      SKIP_RATE_LIMIT_METADATA,
+      RETRY_METADATA,
+      TIMEOUT_METADATA,
+      BULKHEAD_METADATA,
+    ];
     const reflect = jest.spyOn(Reflect, 'getMetadata');
     const reflector = jest.spyOn(Reflector.prototype, 'getAllAndOverride');
     const get = jest.spyOn(Reflector.prototype, 'get');

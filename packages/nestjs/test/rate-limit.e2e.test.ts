@@ -211,6 +211,37 @@ describe.each(platforms)('RateLimitGuard per route on %s', (platform) => {
     }
   }
 
+  @Injectable()
+  class BrokenGuard extends RateLimitGuard {
+    protected override getRequestResponse(): never {
+      throw new Error('hook failed');
+    }
+  }
+
+  @Controller('open')
+  class OpenController {
+    @RateLimit({ limiter: 'api' })
+    @Get()
+    get(): string {
+      return 'ok';
+    }
+  }
+
+  it('lets a request through when getRequestResponse() throws', async () => {
+    const app = await createApp(platform, {
+      imports: [
+        BreakwaterModule.forRoot({ limiters: { api: { rate: '1/m', clock: new ManualClock(0) } } }),
+      ],
+      controllers: [OpenController],
+      providers: [{ provide: APP_GUARD, useClass: BrokenGuard }],
+    });
+    try {
+      for (let i = 0; i < 3; i++) await request(httpServer(app)).get('/open').expect(200);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('resolves keys through an overridden getKey() and shares the named limiter', async () => {
     const app = await createApp(platform, {
       imports: [

@@ -139,21 +139,28 @@ export function methodBinding(
   }
   return {
     app,
-    invoke: (self, args) =>
-      run(
-        {
-          self,
-          args,
-          attempt: () => {
-            const result = original.apply(self, args);
-            if (isObservable(result)) throw new TypeError(`${where} ${OBSERVABLE}`);
-            return result;
-          },
-          settle: identity,
-        },
-        undefined,
-      ),
+    invoke: (self, args) => run(new PromiseCall(self, args, original, where), undefined),
   };
+}
+
+/** A call of a method that returns a Promise or a value: each attempt calls the method again. */
+class PromiseCall implements Call {
+  constructor(
+    readonly self: unknown,
+    readonly args: unknown[],
+    private readonly original: Method,
+    private readonly where: string,
+  ) {}
+
+  attempt(): unknown {
+    const result = this.original.apply(this.self, this.args);
+    if (isObservable(result)) throw new TypeError(`${this.where} ${OBSERVABLE}`);
+    return result;
+  }
+
+  settle(value: unknown): unknown {
+    return value;
+  }
 }
 
 function wrapStep(layer: Layer, next: Step): Step {
@@ -334,8 +341,4 @@ function countsAgainstBreaker(error: unknown): boolean {
 
 function notClientError(error: unknown): boolean {
   return !isClientError(error);
-}
-
-function identity(value: unknown): unknown {
-  return value;
 }
