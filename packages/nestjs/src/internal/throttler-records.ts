@@ -31,8 +31,8 @@ interface KeyRecord {
  * - with `blockDuration` 0, a hit over the limit is refused until the oldest counted hit
  *   expires.
  *
- * No timer: expired hits are dropped when their key is next used, and past `maxKeys` the idle
- * keys go first, then the least recently created.
+ * No timer: expired hits are dropped when their key is next used, and past `maxKeys` idle keys
+ * among the oldest go first, else the oldest key.
  * @internal
  */
 export class ThrottlerRecords {
@@ -101,17 +101,30 @@ export class ThrottlerRecords {
     this.records.clear();
   }
 
-  /** Drops idle keys; when none is idle, the oldest key. */
+  /**
+   * Makes room for one key: drops the idle keys among the oldest `EVICTION_SCAN` (creation
+   * order), or the oldest key when none of them is idle. Bounded work per new key.
+   */
   private evict(now: number): void {
+    let scanned = 0;
     for (const [key, record] of this.records) {
-      if (record.isBlocked && record.blockExpiresAt > now) continue;
-      if (record.expiresAt > now) continue;
-      let live = false;
-      for (const hits of record.hits.values()) live ||= hits.some((expiresAt) => expiresAt > now);
-      if (!live) this.records.delete(key);
+      if (++scanned > EVICTION_SCAN) break;
+      if (isIdle(record, now)) this.records.delete(key);
     }
     if (this.records.size >= this.maxKeys) this.records.delete(this.records.keys().next().value!);
   }
+}
+
+/** How many of the oldest keys a full store looks at for idle ones. */
+const EVICTION_SCAN = 64;
+
+function isIdle(record: KeyRecord, now: number): boolean {
+  if (record.isBlocked && record.blockExpiresAt > now) return false;
+  if (record.expiresAt > now) return false;
+  for (const hits of record.hits.values()) {
+    if (hits.some((expiresAt) => expiresAt > now)) return false;
+  }
+  return true;
 }
 
 function seconds(ms: number): number {
