@@ -6,15 +6,21 @@ import {
   TimeoutError,
   errorResponse,
 } from '@breakwater/core';
+import { BreakwaterHttpException } from './breakwater-http.exception';
 import { writeResponse } from './internal/write-response';
-import { RateLimitedException } from './rate-limited.exception';
 
 /**
  * Answers Breakwater errors on both platforms with what core decides: `CircuitOpenError` and
  * `BulkheadFullError` → 503, `RateLimitError` and `RateLimitedException` → 429, `TimeoutError` →
  * 504, each as `application/problem+json` with `Retry-After` where it applies. The error's own
- * message is never exposed. Other errors never reach it. HTTP only: in other contexts the error
- * is rethrown.
+ * message is never exposed. Other errors never reach it. On a WebSocket gateway the same body is
+ * sent as the `exception` event (as Nest's own WebSocket filter does); in other contexts
+ * (GraphQL, RPC) the error is rethrown for their own handling.
+ *
+ * Nest tries method filters, then controller filters, then global filters from the last
+ * registered to the first, and the first that matches answers: a catch-all `@Catch()` filter
+ * registered after this one takes Breakwater errors too. Register this one last, or add
+ * {@link BreakwaterErrorsInterceptor}, which holds whatever the order.
  *
  * @example
  * ```ts
@@ -22,12 +28,32 @@ import { RateLimitedException } from './rate-limited.exception';
  * // or, in a module: { provide: APP_FILTER, useClass: BreakwaterExceptionFilter }
  * ```
  */
-@Catch(CircuitOpenError, RateLimitError, TimeoutError, BulkheadFullError, RateLimitedException)
+@Catch(CircuitOpenError, RateLimitError, TimeoutError, BulkheadFullError, BreakwaterHttpException)
 export class BreakwaterExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response =
-      exception instanceof RateLimitedException ? exception.httpResponse : errorResponse(exception);
-    if (host.getType() !== 'http' || response === undefined) throw exception;
-    writeResponse(host.switchToHttp().getResponse(), response);
+      exception instanceof BreakwaterHttpException
+        ? exception.httpResponse
+        : errorResponse(exception);
+    if (response === undefined) throw exception;
+    const type = host.getType<string>();
+    if (type === 'http') return writeResponse(host.switchToHttp().getResponse(), response);
+    if (type === 'ws') return emitException(host.switchToWs().getClient(), response.body);
+    throw exception;
+  }
+}
+
+/** Sends the problem body as the `exception` event Nest's own WebSocket filter sends. */
+function emitException(client: unknown, body: string): void {
+  const socket = client as {
+    readyState?: unknown;
+    send?: (data: string) => void;
+    emit?: (event: string, data: unknown) => void;
+  };
+  const data: unknown = JSON.parse(body);
+  if (typeof socket.readyState === 'number' && typeof socket.send === 'function') {
+    socket.send(JSON.stringify({ event: 'exception', data }));
+  } else if (typeof socket.emit === 'function') {
+    socket.emit('exception', data);
   }
 }

@@ -8,6 +8,7 @@ import type {
 } from '@nestjs/common';
 import type {
   AuthorizeResult,
+  BulkheadOptions,
   CircuitBreakerRegistry,
   CircuitBreakerRegistryOptions,
   HealthRoutesOptions,
@@ -15,6 +16,9 @@ import type {
   RateLimitHeaderOptions,
   RateLimiter,
   RateLimiterOptions,
+  RetryOptions,
+  TimeoutOptions,
+  Duration,
 } from '@breakwater/core';
 
 /**
@@ -89,6 +93,17 @@ export interface BreakwaterModuleOptions {
    * (`console`, pino) or a Nest `LoggerService`. @defaultValue silent
    */
   logger?: Logger | LoggerService;
+  /** Retry policies by name, for `@Retry('name')`. @defaultValue none */
+  retries?: Record<string, RetryOptions>;
+  /** Time limits by name, for `@Timeout('name')`: a duration or `{ timeoutMs }`. @defaultValue none */
+  timeouts?: Record<string, Duration | TimeoutOptions>;
+  /** Bulkheads by name, for `@Bulkhead('name')`; methods using one name share its slots. @defaultValue none */
+  bulkheads?: Record<string, BulkheadOptions>;
+  /**
+   * Register the module globally (import it once, in the root module). With `false`, import it
+   * in every module that injects its providers. @defaultValue true
+   */
+  isGlobal?: boolean;
 }
 
 /** A class that creates the module options (`forRootAsync({ useClass })`). */
@@ -115,4 +130,9 @@ export interface BreakwaterModuleAsyncOptions extends Pick<ModuleMetadata, 'impo
   breakerNames?: readonly string[];
   /** Limiter names to provide for `@InjectRateLimiter(name)`. @defaultValue `[]` */
   limiterNames?: readonly string[];
+  /**
+   * Register the module globally. Given here because Nest decides it before the factory runs
+   * (an `isGlobal` returned by the factory is ignored). @defaultValue true
+   */
+  isGlobal?: boolean;
 }

@@ -17,6 +17,12 @@ export const CIRCUIT_BREAKER_METADATA = 'breakwater:circuit-breaker';
 export const RATE_LIMIT_METADATA = 'breakwater:rate-limit';
 /** Metadata key written by `@SkipRateLimit()`. */
 export const SKIP_RATE_LIMIT_METADATA = 'breakwater:skip-rate-limit';
+/** Metadata key written by `@Retry()`. */
+export const RETRY_METADATA = 'breakwater:retry';
+/** Metadata key written by `@Timeout()`. */
+export const TIMEOUT_METADATA = 'breakwater:timeout';
+/** Metadata key written by `@Bulkhead()`. */
+export const BULKHEAD_METADATA = 'breakwater:bulkhead';
 
 /** @internal The resolved module state (registry, limiters, health routes). */
 export const BREAKWATER_STATE: unique symbol = Symbol.for('@breakwater/nestjs:state');

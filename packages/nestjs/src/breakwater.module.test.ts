@@ -32,10 +32,18 @@ describe('BreakwaterModule option checks', () => {
     ['useFactory', { useFactory: 5 }],
     ['useClass', { useFactory: undefined, useClass: {} }],
     ['unknown', { unknown: true }],
+    ['isGlobal', { isGlobal: 'yes' }],
   ])('forRootAsync names %s', (path, extra) => {
     expect(pathOf(() => BreakwaterModule.forRootAsync({ useFactory, ...extra } as never))).toBe(
       path,
     );
+  });
+
+  it('is global unless isGlobal is false, and names a bad isGlobal', () => {
+    expect(BreakwaterModule.forRoot().global).toBe(true);
+    expect(BreakwaterModule.forRoot({ isGlobal: false }).global).toBe(false);
+    expect(BreakwaterModule.forRootAsync({ useFactory, isGlobal: false }).global).toBe(false);
+    expect(pathOf(() => BreakwaterModule.forRoot({ isGlobal: 1 as never }))).toBe('isGlobal');
   });
 
   it('forRootAsync accepts well-typed options', () => {

@@ -32,10 +32,11 @@ const ASYNC_KEYS = [
   'healthPath',
   'breakerNames',
   'limiterNames',
+  'isGlobal',
 ] as const;
 
 /**
- * The Breakwater module (global): an injectable `CircuitBreakerRegistry`, named rate limiters,
+ * The Breakwater module (global unless `isGlobal: false`): an injectable `CircuitBreakerRegistry`, named rate limiters,
  * `@CircuitBreaker()` on any provider or controller method, `RateLimitGuard`, and the health
  * routes.
  *
@@ -59,8 +60,8 @@ const ASYNC_KEYS = [
 export class BreakwaterModule {
   /**
    * Registers the module with options known at import time.
-   * @throws ConfigError when `health` or `health.path` has the wrong type; at bootstrap when
-   * another option is invalid
+   * @throws ConfigError when `health`, `health.path` or `isGlobal` has the wrong type; at
+   * bootstrap when another option is invalid
    */
   static forRoot(options: BreakwaterModuleOptions = {}): DynamicModule {
     checkObject(OWNER, 'options', options);
@@ -80,6 +81,7 @@ export class BreakwaterModule {
       healthPath,
       breakerNames,
       Object.keys(options.limiters ?? {}),
+      checkGlobal(options.isGlobal),
     );
   }
 
@@ -141,8 +143,16 @@ export class BreakwaterModule {
         : checkPath(OWNER, 'healthPath', options.healthPath),
       names('breakerNames', options.breakerNames),
       names('limiterNames', options.limiterNames),
+      checkGlobal(options.isGlobal),
     );
   }
+}
+
+function checkGlobal(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean')
+    throw new ConfigError(OWNER, 'isGlobal', value, 'must be a boolean');
+  return value;
 }
 
 function assemble(
@@ -151,6 +161,7 @@ function assemble(
   healthPath: string | undefined,
   breakerNames: readonly string[],
   limiterNames: readonly string[],
+  global: boolean,
 ): DynamicModule {
   const limiterProviders = limiterNames.map((name) => ({
     provide: getRateLimiterToken(name),
@@ -172,7 +183,7 @@ function assemble(
   const tokens = [...limiterProviders, ...breakerProviders].map((p) => p.provide);
   return {
     module: BreakwaterModule,
-    global: true,
+    global,
     imports: [DiscoveryModule, ...imports],
     controllers: healthPath === undefined ? [] : [createHealthController(healthPath)],
     providers: [

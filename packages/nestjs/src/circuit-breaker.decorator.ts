@@ -9,7 +9,8 @@ export interface CircuitBreakerDecoratorOptions extends Omit<BreakerDefaults, 'f
   /**
    * A method of the same instance that answers when the call fails or the circuit is open. It is
    * called with the same `this`, the same arguments and the error last:
-   * `fallbackMethod(...args, error)`. @defaultValue none (the error is thrown)
+   * `fallbackMethod(...args, error)`. Never called for an error the breaker does not count (by
+   * default an `HttpException` below 500). @defaultValue none (the error is thrown)
    */
   fallback?: string;
 }
@@ -17,8 +18,13 @@ export interface CircuitBreakerDecoratorOptions extends Omit<BreakerDefaults, 'f
 /**
  * Protects a provider or controller method with the circuit breaker `name` from the module's
  * registry. The decorator only records metadata; `BreakwaterModule` wraps the method once at
- * bootstrap. The protected method always returns a Promise (a synchronous method becomes
- * asynchronous); a method returning an Observable is refused.
+ * bootstrap. A method declared to return an `Observable` keeps returning one (the breaker
+ * guards each subscription); any other protected method returns a Promise (a synchronous method
+ * becomes asynchronous).
+ *
+ * An `HttpException` with a status below 500 (`NotFoundException`...) is the caller's mistake:
+ * it is neither a failure nor a success and is never replaced by the fallback, unless `isFailure`
+ * (here, or in the module's options for the name) decides otherwise.
  *
  * Breaker options given here apply when the breaker is created; the module's per-name options
  * (`breakers.breakers[name]`) override them.

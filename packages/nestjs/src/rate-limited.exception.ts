@@ -1,5 +1,5 @@
-import { HttpException } from '@nestjs/common';
 import type { HttpResponse } from '@breakwater/core';
+import { BreakwaterHttpException } from './breakwater-http.exception';
 
 /**
  * Thrown by `RateLimitGuard` when a request is refused: a 429 `HttpException` carrying the answer
@@ -7,12 +7,8 @@ import type { HttpResponse } from '@breakwater/core';
  * that answer as it is; without the filter, Nest's own handler still answers 429 with the same
  * body, as the guard has already set the headers.
  */
-export class RateLimitedException extends HttpException {
-  /** The complete 429 answer. */
-  readonly httpResponse: HttpResponse;
-
+export class RateLimitedException extends BreakwaterHttpException {
   constructor(httpResponse: HttpResponse) {
-    super(JSON.parse(httpResponse.body) as Record<string, unknown>, httpResponse.status);
-    this.httpResponse = httpResponse;
+    super(httpResponse);
   }
 }

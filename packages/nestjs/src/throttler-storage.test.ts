@@ -54,7 +54,12 @@ describe('BreakwaterThrottlerStorage', () => {
   });
 
   it('keeps throttlers and rules apart and reuses one limiter per rule', async () => {
-    const storage = new BreakwaterThrottlerStorage({ clock: clockAt(0), maxRules: 2 });
+    const clock = clockAt(0);
+    const storage = new BreakwaterThrottlerStorage({
+      clock,
+      store: new MemoryRateLimitStore({ clock }),
+      maxRules: 2,
+    });
     await storage.increment('k', 1_000, 1, 0, 'short');
     await expect(storage.increment('k', 1_000, 1, 0, 'short')).resolves.toMatchObject({
       isBlocked: true,
@@ -87,6 +92,75 @@ describe('BreakwaterThrottlerStorage', () => {
     expect(consume).toHaveBeenCalledTimes(2);
     expect(storage.health()).toMatchObject({ status: 'warn', store: 'fallback', breaker: 'open' });
     await storage.close();
+  });
+
+  it.each([
+    [
+      { storage: { increment: () => Promise.resolve({}) }, store: new MemoryRateLimitStore() },
+      'storage',
+    ],
+    [{ storage: {} }, 'storage'],
+    [{ fallbackStore: new MemoryRateLimitStore() }, 'fallbackStore'],
+    [{ maxKeys: 0 }, 'maxKeys'],
+    [
+      { storage: { increment: () => Promise.reject(new Error('x')) }, onStoreFailure: 'ignore' },
+      'onStoreFailure',
+    ],
+    [
+      { storage: { increment: () => Promise.reject(new Error('x')) }, storeTimeoutMs: -1 },
+      'storeTimeoutMs',
+    ],
+    [
+      {
+        storage: { increment: () => Promise.reject(new Error('x')) },
+        breaker: { failureThreshold: 0 },
+      },
+      'breaker.failureThreshold',
+    ],
+    [{ clock: {} }, 'clock'],
+  ])('names the option at fault: %p', (options, path) => {
+    try {
+      new BreakwaterThrottlerStorage(options as never);
+      throw new Error('no error');
+    } catch (error) {
+      expect(isConfigError(error) && error.path).toBe(path);
+    }
+  });
+
+  it('logs once when the storage fails and once when it recovers, even through a throwing logger', async () => {
+    let failing = true;
+    const lines: string[] = [];
+    const storage = new BreakwaterThrottlerStorage({
+      storage: {
+        increment: () =>
+          failing
+            ? Promise.reject(new Error('ECONNREFUSED'))
+            : Promise.resolve({
+                totalHits: 1,
+                timeToExpire: 1,
+                isBlocked: false,
+                timeToBlockExpire: 0,
+              }),
+      },
+      breaker: { failureThreshold: 10 },
+      logger: {
+        info: (line: string) => lines.push(line),
+        warn: (line: string) => {
+          lines.push(line);
+          throw new Error('logger down');
+        },
+        error: () => undefined,
+      },
+    });
+    await storage.increment('k', 1_000, 5, 1_000, 'default');
+    await storage.increment('k', 1_000, 5, 1_000, 'default');
+    failing = false;
+    await storage.increment('k', 1_000, 5, 1_000, 'default');
+    expect(lines).toEqual([
+      '[THROTTLER] throttler storage failing -> fallback (ECONNREFUSED)',
+      '[THROTTLER] throttler storage recovered',
+    ]);
+    expect(storage.health()).toMatchObject({ status: 'pass', store: 'primary' });
   });
 
   it('rejects bad options at construction', () => {

@@ -211,6 +211,37 @@ describe.each(platforms)('RateLimitGuard per route on %s', (platform) => {
     }
   }
 
+  @Injectable()
+  class BrokenGuard extends RateLimitGuard {
+    protected override getRequestResponse(): never {
+      throw new Error('hook failed');
+    }
+  }
+
+  @Controller('open')
+  class OpenController {
+    @RateLimit({ limiter: 'api' })
+    @Get()
+    get(): string {
+      return 'ok';
+    }
+  }
+
+  it('lets a request through when getRequestResponse() throws', async () => {
+    const app = await createApp(platform, {
+      imports: [
+        BreakwaterModule.forRoot({ limiters: { api: { rate: '1/m', clock: new ManualClock(0) } } }),
+      ],
+      controllers: [OpenController],
+      providers: [{ provide: APP_GUARD, useClass: BrokenGuard }],
+    });
+    try {
+      for (let i = 0; i < 3; i++) await request(httpServer(app)).get('/open').expect(200);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('resolves keys through an overridden getKey() and shares the named limiter', async () => {
     const app = await createApp(platform, {
       imports: [
@@ -227,6 +258,93 @@ describe.each(platforms)('RateLimitGuard per route on %s', (platform) => {
       expect((await app.get(Quota).limiter.consume('b')).allowed).toBe(false);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe.each(platforms)('stacked rate limits on %s', (platform) => {
+  @Controller('stacked')
+  class StackedController {
+    @RateLimit({ name: 'short', rate: '2/s' })
+    @RateLimit({ name: 'long', rate: '3/m' })
+    @Get('two')
+    two(): string {
+      return 'two';
+    }
+
+    @RateLimit([{ limiter: 'api' }, { name: 'burst', rate: '1/s' }])
+    @SkipRateLimit('burst')
+    @Get('skipped')
+    skipped(): string {
+      return 'skipped';
+    }
+
+    @SkipRateLimit('api')
+    @Get('no-default')
+    noDefault(): string {
+      return 'no-default';
+    }
+  }
+
+  let app: INestApplication | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  async function startStacked(clock: ManualClock): Promise<INestApplication> {
+    return createApp(platform, {
+      imports: [
+        BreakwaterModule.forRoot({
+          limiters: { api: { rate: '5/m', clock } },
+          defaultLimiter: 'api',
+          rateLimit: { defaults: { clock }, headers: { legacy: true } },
+        }),
+      ],
+      controllers: [StackedController],
+      providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }],
+    });
+  }
+
+  it('enforces every limit and lists each in the draft-11 headers', async () => {
+    const clock = new ManualClock(0);
+    app = await startStacked(clock);
+    const server = httpServer(app);
+    const first = await request(server).get('/stacked/two').expect(200);
+    expect(first.headers['ratelimit-policy']).toBe('"short";q=2;w=1, "long";q=3;w=60');
+    expect(first.headers.ratelimit).toBe('"short";r=1;t=1, "long";r=2;t=60');
+    // The legacy trio has room for one limiter: the one with the fewest requests left.
+    expect(first.headers['x-ratelimit-limit']).toBe('2');
+    expect(first.headers['x-ratelimit-remaining']).toBe('1');
+
+    await request(server).get('/stacked/two').expect(200);
+    const short = await request(server).get('/stacked/two').expect(429);
+    expect(short.headers['retry-after']).toBe('1');
+    expect(short.body).toMatchObject({ limiter: 'short' });
+    // Refused by the first limit, the request did not count against the second.
+    expect(short.headers.ratelimit).toBe('"short";r=0;t=1');
+
+    clock.advance(1_000);
+    const third = await request(server).get('/stacked/two').expect(200);
+    expect(third.headers.ratelimit).toBe('"short";r=1;t=1, "long";r=0;t=59');
+    clock.advance(1_000);
+    const long = await request(server).get('/stacked/two').expect(429);
+    expect(long.body).toMatchObject({ limiter: 'long' });
+    expect(long.headers['retry-after']).toBe('58');
+    expect(long.headers['ratelimit-policy']).toBe('"short";q=2;w=1, "long";q=3;w=60');
+  });
+
+  it("@SkipRateLimit('name') skips that limit only, the default limiter included", async () => {
+    app = await startStacked(new ManualClock(0));
+    const server = httpServer(app);
+    for (let i = 0; i < 5; i++) {
+      const res = await request(server).get('/stacked/skipped').expect(200);
+      expect(res.headers['ratelimit-policy']).toBe('"api";q=5;w=60');
+    }
+    await request(server).get('/stacked/skipped').expect(429);
+    for (let i = 0; i < 7; i++) {
+      const res = await request(server).get('/stacked/no-default').expect(200);
+      expect(res.headers.ratelimit).toBeUndefined();
     }
   });
 });

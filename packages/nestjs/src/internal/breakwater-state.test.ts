@@ -62,12 +62,12 @@ describe('BreakwaterState', () => {
         () =>
           new BreakwaterState({ rateLimit: { defaults: { algorithm: 'x' as never } } }, undefined),
       ),
-    ).toBe('algorithm');
+    ).toBe('rateLimit.defaults.algorithm');
     expect(
       configErrorPath(() => new BreakwaterState({ health: { path: '/status' } }, '/health')),
     ).toBe('health.path');
     expect(
       configErrorPath(() => new BreakwaterState({ health: { admin: {} as never } }, '/h')),
-    ).toBe('admin.authorize');
+    ).toBe('health.admin.authorize');
   });
 });

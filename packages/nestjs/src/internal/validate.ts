@@ -1,4 +1,4 @@
-import { ConfigError } from '@breakwater/core';
+import { ConfigError, isConfigError } from '@breakwater/core';
 
 /** Throws unless `value` is a plain object (not an array, not null). */
 export function checkObject(owner: string, path: string, value: unknown): Record<string, unknown> {
@@ -47,4 +47,43 @@ export function checkArray(owner: string, path: string, value: unknown): readonl
 export function normalizePath(path: string): string {
   const trimmed = path.replace(/^\/+|\/+$/g, '');
   return `/${trimmed}`;
+}
+
+/**
+ * Runs `build` and rethrows a `ConfigError` it throws with the option's full path: `prefix`
+ * joined to the inner path (`limiters.login` + `rate` → `limiters.login.rate`). `rename` maps an
+ * inner path that does not match the outer name (core's `basePath` is the module's `path`).
+ */
+export function nested<T>(
+  owner: string,
+  prefix: string,
+  build: () => T,
+  rename: Readonly<Record<string, string>> = {},
+): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    const inner = rename[error.path] ?? error.path;
+    const path = inner === '' || inner === 'options' ? prefix : `${prefix}.${inner}`;
+    throw new ConfigError(owner, path, error.value, error.expected);
+  }
+}
+
+/**
+ * Runs `build` and rethrows a `ConfigError` it throws as one of `decorator` at
+ * `<where>.<inner path>` (`@RateLimit: option "Api.login.rate" is invalid (...)`).
+ */
+export function nestedDecorator<T>(decorator: string, where: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    throw new ConfigError(
+      decorator,
+      `${where}.${error.path}`,
+      error.value,
+      `is invalid (${error.message})`,
+    );
+  }
 }
