@@ -73,6 +73,10 @@ export { fallback, FallbackPolicy } from './policies/fallback';
 export type { FallbackOptions } from './policies/fallback';
 export { pipeline, Pipeline } from './policies/pipeline';
 export type { ExtraResult, ExtraResults, PolicyLike } from './policies/pipeline';
+export type { RetryPolicyEvents } from './policies/retry';
+export type { FallbackPolicyEvents } from './policies/fallback';
+export type { BulkheadPolicyEvents } from './policies/bulkhead';
+export type { TimeoutPolicyEvents } from './policies/timeout';
 export { createFetch } from './fetch/create-fetch';
 export type { CreateFetchOptions, FetchFunction } from './fetch/create-fetch';
 
