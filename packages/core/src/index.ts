@@ -139,3 +139,11 @@ export { RouteBreakers } from './http/route-breakers';
 export type { RouteBreakerOptions } from './http/route-breakers';
 export { HttpRateLimit } from './http/http-rate-limit';
 export type { HttpRateLimitOptions, HttpRateLimitVerdict } from './http/http-rate-limit';
+
+// Observability: option checks shared by the metrics packages
+export {
+  DEFAULT_DURATION_BUCKETS,
+  checkBreakerRegistry,
+  durationBucketsOption,
+  rateLimitersOption,
+} from './observability/metrics-sources';

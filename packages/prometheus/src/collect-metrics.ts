@@ -1,6 +1,9 @@
 import {
   ConfigError,
+  checkBreakerRegistry,
+  durationBucketsOption,
   isTimeoutError,
+  rateLimitersOption,
   type CircuitBreaker,
   type CircuitBreakerRegistry,
   type CircuitState,
@@ -56,7 +59,6 @@ export type CallOutcome = 'success' | 'failure' | 'timeout' | 'rejected' | 'igno
 
 const OWNER = 'collectMetrics';
 const KNOWN_OPTIONS = new Set(['register', 'prefix', 'limiters', 'buckets', 'durations']);
-const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
 /** Transitions a breaker makes on its own: exported from 0 so that `increase()` sees the first. */
 const AUTOMATIC_TRANSITIONS: readonly [CircuitState, CircuitState][] = [
@@ -208,7 +210,7 @@ export function collectMetrics(
   registry: CircuitBreakerRegistry,
   options: CollectMetricsOptions = {},
 ): MetricsCollector {
-  checkRegistry(registry);
+  checkBreakerRegistry(OWNER, registry);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new ConfigError(OWNER, 'options', options, 'must be an object');
   }
@@ -225,8 +227,8 @@ export function collectMetrics(
   const register: PrometheusRegistry =
     options.register === undefined ? defaultRegister : checkRegister(OWNER, options.register);
   const prefix = prefixOption(options.prefix);
-  const bounds = bucketsOption(options.buckets);
-  const limiters = limitersOption(options.limiters);
+  const bounds = durationBucketsOption(OWNER, options.buckets);
+  const limiters = rateLimitersOption(OWNER, options.limiters);
   const durations = options.durations ?? true;
   if (typeof durations !== 'boolean') {
     throw new ConfigError(OWNER, 'durations', durations, 'must be a boolean');
@@ -424,18 +426,6 @@ export function collectMetrics(
   };
 }
 
-function checkRegistry(registry: unknown): void {
-  const candidate = registry as Partial<Record<'list' | 'on', unknown>> | null;
-  if (
-    typeof candidate !== 'object' ||
-    candidate === null ||
-    typeof candidate.list !== 'function' ||
-    typeof candidate.on !== 'function'
-  ) {
-    throw new ConfigError(OWNER, 'registry', registry, 'must be a CircuitBreakerRegistry');
-  }
-}
-
 function prefixOption(value: unknown): string {
   if (value === undefined) return 'breakwater_';
   if (typeof value !== 'string' || !PREFIX_PATTERN.test(value)) {
@@ -447,54 +437,4 @@ function prefixOption(value: unknown): string {
     );
   }
   return value;
-}
-
-function bucketsOption(value: unknown): readonly number[] {
-  if (value === undefined) return DEFAULT_BUCKETS;
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new ConfigError(OWNER, 'buckets', value, 'must be a non-empty array of seconds');
-  }
-  let previous = 0;
-  value.forEach((bound: unknown, i) => {
-    if (typeof bound !== 'number' || !Number.isFinite(bound) || bound <= previous) {
-      throw new ConfigError(
-        OWNER,
-        `buckets[${i}]`,
-        bound,
-        'must be a finite number of seconds, greater than 0 and than the bucket before',
-      );
-    }
-    previous = bound;
-  });
-  return Object.freeze([...(value as number[])]);
-}
-
-function limitersOption(value: unknown): readonly RateLimiter[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) {
-    throw new ConfigError(OWNER, 'limiters', value, 'must be an array of RateLimiter');
-  }
-  const seen = new Set<string>();
-  value.forEach((limiter: unknown, i) => {
-    const candidate = limiter as Partial<Record<'name' | 'on' | 'health', unknown>> | null;
-    if (
-      typeof candidate !== 'object' ||
-      candidate === null ||
-      typeof candidate.name !== 'string' ||
-      typeof candidate.on !== 'function' ||
-      typeof candidate.health !== 'function'
-    ) {
-      throw new ConfigError(OWNER, `limiters[${i}]`, limiter, 'must be a RateLimiter');
-    }
-    if (seen.has(candidate.name)) {
-      throw new ConfigError(
-        OWNER,
-        `limiters[${i}].name`,
-        candidate.name,
-        'must be unique among the limiters (it names their series)',
-      );
-    }
-    seen.add(candidate.name);
-  });
-  return value as RateLimiter[];
 }
