@@ -145,5 +145,14 @@ export {
   DEFAULT_DURATION_BUCKETS,
   checkBreakerRegistry,
   durationBucketsOption,
+  instrumentedPolicyKind,
+  listenToPolicy,
+  loadShedGauges,
+  policiesOption,
   rateLimitersOption,
+} from './observability/metrics-sources';
+export type {
+  InstrumentablePolicy,
+  InstrumentedPolicyKind,
+  PolicyEventPayload,
 } from './observability/metrics-sources';

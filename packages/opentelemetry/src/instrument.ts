@@ -2,11 +2,14 @@ import {
   ConfigError,
   checkBreakerRegistry,
   durationBucketsOption,
+  instrumentedPolicyKind,
   isTimeoutError,
+  policiesOption,
   rateLimitersOption,
   type CircuitBreaker,
   type CircuitBreakerRegistry,
   type CircuitState,
+  type InstrumentablePolicy,
   type RateLimiter,
 } from '@breakwater/core';
 import {
@@ -21,7 +24,7 @@ import {
   type Observable,
   type Tracer,
 } from '@opentelemetry/api';
-import { PolicySeries, policyKind, type InstrumentablePolicy } from './internal/policy-series';
+import { PolicySeries } from './internal/policy-series';
 
 /** Options of {@link instrument}. */
 export interface InstrumentOptions {
@@ -116,7 +119,6 @@ const KNOWN_OPTIONS: Record<keyof InstrumentOptions, true> = {
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
 const METER_NAME = '@breakwater/opentelemetry';
 const METER_VERSION = '0.1.0';
-const MAX_NAME_LENGTH = 256;
 
 /** The instruments shared by every series. */
 export interface Instruments {
@@ -270,7 +272,7 @@ export function instrument(
   const provider = meterProviderOption(options.meterProvider);
   const tracer = tracerOption(options.tracer);
   const limiters = rateLimitersOption(OWNER, options.limiters);
-  const policies = policiesOption(options.policies);
+  const policies = policiesOption(OWNER, options.policies);
   const durations = options.durations ?? true;
   if (typeof durations !== 'boolean') {
     throw new ConfigError(OWNER, 'durations', durations, 'must be a boolean');
@@ -326,7 +328,9 @@ export function instrument(
     );
     for (const limiter of limiters) limiterSeries.push(new LimiterSeries(limiter, instruments));
     for (const [name, policy] of policies) {
-      policySeries.push(new PolicySeries(name, policy, policyKind(policy), instruments));
+      policySeries.push(
+        new PolicySeries(name, policy, instrumentedPolicyKind(policy), instruments),
+      );
     }
     offs.push(observe(meter, breakers, limiterSeries, policySeries));
   } catch (error) {
@@ -510,40 +514,4 @@ function tracerOption(value: unknown): Tracer | false | undefined {
     throw new ConfigError(OWNER, 'tracer', value, 'must be a Tracer or false');
   }
   return value as Tracer;
-}
-
-function policiesOption(value: unknown): [string, InstrumentablePolicy][] {
-  if (value === undefined) return [];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(
-      OWNER,
-      'policies',
-      value,
-      'must be an object mapping a name to a policy (retry, fallback, bulkhead, timeout or load shedder)',
-    );
-  }
-  const entries = Object.entries(value as Record<string, unknown>);
-  for (const [name, policy] of entries) {
-    if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
-      throw new ConfigError(
-        OWNER,
-        'policies',
-        name,
-        `must have names of 1 to ${MAX_NAME_LENGTH} characters`,
-      );
-    }
-    if (
-      typeof policy !== 'object' ||
-      policy === null ||
-      typeof (policy as { on?: unknown }).on !== 'function'
-    ) {
-      throw new ConfigError(
-        OWNER,
-        `policies.${name}`,
-        policy,
-        'must be a policy with an on(event, listener) method',
-      );
-    }
-  }
-  return entries as [string, InstrumentablePolicy][];
 }
