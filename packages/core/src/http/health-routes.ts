@@ -1,6 +1,7 @@
 import { durationOption, type Duration } from '../time/duration';
 import { checkKnownKeys, checkObject, functionOption, integerOption } from '../internal/validate';
 import { ConfigError } from '../errors';
+import { describeError, log, loggerOption, type Logger } from '../internal/log';
 import { CircuitBreakerRegistry } from '../breaker/registry';
 import { dashboardPage } from './dashboard-page';
 import { healthReport, isReady, type HealthSources } from './health-report';
@@ -22,23 +23,37 @@ export interface HealthRoutesOptions<Req = unknown> extends HealthSources {
   stream?: {
     /** Most streams open at once; further ones get 503. @defaultValue 100 */
     maxClients?: number;
+    /**
+     * Bytes a stream may be written while its connection reports back-pressure (the adapter's
+     * `write` returned `false`) before the client is dropped: a reader that stops reading costs
+     * at most this much (plus the connection's own buffer), however many events follow.
+     * @defaultValue 65 536
+     */
+    maxBufferBytes?: number;
     /** Interval of the keep-alive comment. @defaultValue 15 000 */
     heartbeatMs?: Duration;
   };
   /** Serve `<basePath>/dashboard`. @defaultValue true */
   dashboard?: boolean;
+  /**
+   * Where the errors of user hooks (`critical`, `admin.authorize`) go, one line each (`error`).
+   * A hook error is never shown to the client. @defaultValue none (hook errors are dropped)
+   */
+  logger?: Logger;
 }
 
 /**
  * A server-sent events answer. The adapter writes `status` and `headers`, then calls `start`
  * at once with a function that writes to the connection and one that ends it; `start` returns
- * the function to call when the client goes away.
+ * the function to call when the client goes away. `write` returns what Node's `writable.write()`
+ * does: `false` when the connection's buffer is full, which bounds what a client that stops
+ * reading can hold (see `stream.maxBufferBytes`).
  */
 export interface SseStream {
   readonly kind: 'sse';
   readonly status: 200;
   readonly headers: Readonly<Record<string, string>>;
-  start(write: (chunk: string) => void, end: () => void): () => void;
+  start(write: (chunk: string) => unknown, end: () => void): () => void;
 }
 
 /** What the health routes answer: a response, a stream, or `undefined` for a path they do not serve. */
@@ -48,6 +63,9 @@ interface Client {
   write(chunk: string): void;
   end(): void;
 }
+
+/** A hook's error, for the log line. */
+type HookErrorReporter = (hook: string, error: unknown) => void;
 
 const OWNER = 'healthRoutes';
 const MAX_NAME_LENGTH = 512;
@@ -82,6 +100,8 @@ export class HealthRoutes<Req = unknown> {
   private readonly authorize:
     ((req: Req) => AuthorizeResult | Promise<AuthorizeResult>) | undefined;
   private readonly maxClients: number;
+  private readonly maxBufferBytes: number;
+  private readonly onHookError: HookErrorReporter;
   private readonly heartbeatMs: number;
   private readonly dashboard: string | undefined;
   private readonly clients = new Set<Client>();
@@ -99,7 +119,14 @@ export class HealthRoutes<Req = unknown> {
       'admin',
       'stream',
       'dashboard',
+      'logger',
     ]);
+    const logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
+    this.onHookError = (hook, error) => {
+      if (logger !== undefined) {
+        log(logger, 'error', `[HEALTH] ${hook} hook failed: ${describeError(error)}`);
+      }
+    };
     if (options.registry !== undefined && !(options.registry instanceof CircuitBreakerRegistry)) {
       throw new ConfigError(
         OWNER,
@@ -149,7 +176,7 @@ export class HealthRoutes<Req = unknown> {
     this.sources = {
       registry: options.registry,
       limiters: options.limiters,
-      critical: critical as HealthSources['critical'],
+      critical: guardCritical(critical as HealthSources['critical'], this.onHookError),
     };
 
     const basePath = options.basePath ?? '/health';
@@ -179,11 +206,15 @@ export class HealthRoutes<Req = unknown> {
     }
     const stream = options.stream ?? {};
     checkObject(OWNER, 'stream', stream);
-    checkKnownKeys(OWNER, 'stream', stream, ['maxClients', 'heartbeatMs']);
+    checkKnownKeys(OWNER, 'stream', stream, ['maxClients', 'maxBufferBytes', 'heartbeatMs']);
     this.maxClients =
       stream.maxClients === undefined
         ? 100
         : integerOption(OWNER, 'stream.maxClients', stream.maxClients, 1, 100_000);
+    this.maxBufferBytes =
+      stream.maxBufferBytes === undefined
+        ? 65_536
+        : integerOption(OWNER, 'stream.maxBufferBytes', stream.maxBufferBytes, 1024, 64 * 2 ** 20);
     this.heartbeatMs =
       stream.heartbeatMs === undefined
         ? 15_000
@@ -307,7 +338,8 @@ export class HealthRoutes<Req = unknown> {
     let verdict: AuthorizeResult;
     try {
       verdict = await this.authorize(req);
-    } catch {
+    } catch (error) {
+      this.onHookError('admin.authorize', error);
       verdict = false;
     }
     if (verdict === 'unauthenticated') {
@@ -337,14 +369,26 @@ export class HealthRoutes<Req = unknown> {
       headers: SSE_HEADERS,
       start: (write, end) => {
         let open = true;
+        /** Bytes written since the connection last reported back-pressure; -1 while it flows. */
+        let backlog = -1;
+        const maxBufferBytes = this.maxBufferBytes;
         const client: Client = {
           write: (chunk) => {
             if (!open) return;
+            let flowing: unknown;
             try {
-              write(chunk);
+              flowing = write(chunk);
             } catch {
               client.end();
+              return;
             }
+            if (flowing !== false) {
+              backlog = -1;
+              return;
+            }
+            // A client that stops reading is dropped once its backlog passes the bound.
+            backlog = backlog === -1 ? 0 : backlog + chunk.length;
+            if (backlog > maxBufferBytes) client.end();
           },
           end: () => {
             if (!open) return;
@@ -405,6 +449,25 @@ export class HealthRoutes<Req = unknown> {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
   }
+}
+
+/**
+ * Wraps a `critical` predicate so that a hook that throws never breaks a health answer: the breaker
+ * counts as critical (an open circuit is not hidden by a broken hook) and the error is reported.
+ */
+function guardCritical(
+  critical: HealthSources['critical'],
+  onError: HookErrorReporter,
+): HealthSources['critical'] {
+  if (typeof critical !== 'function') return critical;
+  return (name) => {
+    try {
+      return Boolean(critical(name));
+    } catch (error) {
+      onError('critical', error);
+      return true;
+    }
+  };
 }
 
 function bodyless(response: HttpResponse, head: boolean): HttpResponse {
