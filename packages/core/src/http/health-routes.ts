@@ -3,8 +3,9 @@ import { checkKnownKeys, checkObject, functionOption, integerOption } from '../i
 import { ConfigError } from '../errors';
 import { describeError, log, loggerOption, type Logger } from '../internal/log';
 import { CircuitBreakerRegistry } from '../breaker/registry';
-import { dashboardPage } from './dashboard-page';
-import { healthReport, isReady, type HealthSources } from './health-report';
+import { DASHBOARD_CSP, dashboardPage } from './dashboard-page';
+import { DashboardHistory, type DashboardLimiter } from './dashboard/history';
+import { criticalPredicate, healthReport, isReady, type HealthSources } from './health-report';
 import { jsonResponse, problemResponse, type HttpResponse } from './http-response';
 
 /** The answer of an admin `authorize` hook: `true` allows, `false` → 403, `'unauthenticated'` → 401. */
@@ -33,8 +34,13 @@ export interface HealthRoutesOptions<Req = unknown> extends HealthSources {
     /** Interval of the keep-alive comment. @defaultValue 15 000 */
     heartbeatMs?: Duration;
   };
-  /** Serve `<basePath>/dashboard`. @defaultValue true */
-  dashboard?: boolean;
+  /**
+   * Serve `<basePath>/dashboard` (and its `<basePath>/dashboard/history`), or `false`. Its
+   * sparklines cover the last 15 minutes, sampled every `sampleIntervalMs` by one unref'd timer
+   * from each breaker's totals (no cost per call); rate limiters' decisions are counted from the
+   * first time the dashboard is opened. @defaultValue true (sampled every 5 s)
+   */
+  dashboard?: boolean | { sampleIntervalMs?: Duration };
   /**
    * Where the errors of user hooks (`critical`, `admin.authorize`) go, one line each (`error`).
    * A hook error is never shown to the client. @defaultValue none (hook errors are dropped)
@@ -75,8 +81,7 @@ const SSE_HEADERS = {
   connection: 'keep-alive',
   'x-accel-buffering': 'no',
 } as const;
-const DASHBOARD_CSP =
-  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const HISTORY_WINDOW_MS = 15 * 60_000;
 
 /**
  * The health routes of DESIGN section 6, independent of any framework: adapters pass the method,
@@ -104,6 +109,8 @@ export class HealthRoutes<Req = unknown> {
   private readonly onHookError: HookErrorReporter;
   private readonly heartbeatMs: number;
   private readonly dashboard: string | undefined;
+  private readonly history: DashboardHistory | undefined;
+  private readonly isCritical: (name: string) => boolean;
   private readonly clients = new Set<Client>();
   private unsubscribe: (() => void) | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -222,13 +229,50 @@ export class HealthRoutes<Req = unknown> {
             min: 1000,
             timer: true,
           });
-    if (options.dashboard !== undefined && typeof options.dashboard !== 'boolean') {
-      throw new ConfigError(OWNER, 'dashboard', options.dashboard, 'must be a boolean');
+    this.isCritical = criticalPredicate(this.sources.critical);
+    const dashboard: unknown = options.dashboard ?? true;
+    let sampleIntervalMs = 5_000;
+    if (typeof dashboard === 'object' && dashboard !== null && !Array.isArray(dashboard)) {
+      const settings = dashboard as { sampleIntervalMs?: unknown };
+      checkKnownKeys(OWNER, 'dashboard', settings, ['sampleIntervalMs']);
+      if (settings.sampleIntervalMs !== undefined) {
+        sampleIntervalMs = durationOption(
+          OWNER,
+          'dashboard.sampleIntervalMs',
+          settings.sampleIntervalMs,
+          { min: 1000, timer: true },
+        );
+        if (sampleIntervalMs > 60_000) {
+          throw new ConfigError(
+            OWNER,
+            'dashboard.sampleIntervalMs',
+            settings.sampleIntervalMs,
+            'must be at most 60 s (the sparklines cover 15 minutes)',
+          );
+        }
+      }
+    } else if (typeof dashboard !== 'boolean') {
+      throw new ConfigError(
+        OWNER,
+        'dashboard',
+        options.dashboard,
+        'must be a boolean or { sampleIntervalMs }',
+      );
     }
-    this.dashboard =
-      options.dashboard === false
-        ? undefined
-        : dashboardPage({ basePath, admin: this.authorize !== undefined });
+    if (dashboard === false) {
+      this.dashboard = undefined;
+      this.history = undefined;
+    } else {
+      this.dashboard = dashboardPage({ basePath, admin: this.authorize !== undefined });
+      this.history = new DashboardHistory(
+        this.registry,
+        (options.limiters ?? []) as readonly DashboardLimiter[],
+        this.isCritical,
+        sampleIntervalMs,
+        HISTORY_WINDOW_MS,
+      );
+      this.sampleHistory();
+    }
   }
 
   /** Number of event streams open now. */
@@ -282,9 +326,16 @@ export class HealthRoutes<Req = unknown> {
           head,
         );
       }
+      case '/dashboard/history':
+        if (this.history === undefined) return undefined;
+        if (!read) return methodNotAllowed('GET, HEAD');
+        this.sampleHistory();
+        this.history.watchLimiters();
+        return bodyless(jsonResponse(200, this.history.document()), head);
       case '/dashboard':
         if (this.dashboard === undefined) return undefined;
         if (!read) return methodNotAllowed('GET, HEAD');
+        this.history?.watchLimiters();
         return {
           kind: 'response',
           status: 200,
@@ -326,11 +377,22 @@ export class HealthRoutes<Req = unknown> {
     return bodyless(jsonResponse(200, breaker.snapshot()), head);
   }
 
-  /** Ends every open event stream and stops the heartbeat. */
+  /** Starts the dashboard's sampler (again after `close()`, when the routes are used again). */
+  private sampleHistory(): void {
+    this.history?.start((sample) => {
+      if (this.clients.size > 0) this.broadcast('sample', sample);
+    });
+  }
+
+  /**
+   * Ends every open event stream and stops the heartbeat and the dashboard's sampling (which
+   * resume if the stream or the dashboard is used again).
+   */
   close(): void {
     for (const client of [...this.clients]) client.end();
     this.clients.clear();
     this.stopFeed();
+    this.history?.stop();
   }
 
   private async reset(name: string, req: Req): Promise<HttpResponse> {
@@ -404,8 +466,11 @@ export class HealthRoutes<Req = unknown> {
         };
         this.clients.add(client);
         this.startFeed();
+        const snapshots = (this.registry?.snapshot() ?? []).map((snapshot) =>
+          this.isCritical(snapshot.name) ? { ...snapshot, critical: true } : snapshot,
+        );
         client.write(
-          `retry: 5000\nid: ${this.eventId}\nevent: snapshot\ndata: ${JSON.stringify(this.registry?.snapshot() ?? [])}\n\n`,
+          `retry: 5000\nid: ${this.eventId}\nevent: snapshot\ndata: ${JSON.stringify(snapshots)}\n\n`,
         );
         return () => {
           if (!open) return;
@@ -423,14 +488,21 @@ export class HealthRoutes<Req = unknown> {
   }
 
   private startFeed(): void {
+    this.sampleHistory();
     if (this.unsubscribe !== undefined) return;
     const registry = this.registry;
     const offs: (() => void)[] = [];
     if (registry !== undefined) {
       offs.push(
-        registry.on('stateChange', ({ breaker }) => {
+        registry.on('stateChange', ({ breaker, from, to, reason }) => {
           const found = registry.find(breaker);
-          if (found !== undefined) this.broadcast('state', found.snapshot());
+          if (found === undefined) return;
+          const snapshot = found.snapshot();
+          this.broadcast('state', {
+            ...snapshot,
+            critical: this.isCritical(breaker),
+            transition: { at: Date.now(), from, to, reason },
+          });
         }),
         registry.on('add', ({ breaker }) => this.broadcast('state', breaker.snapshot())),
         registry.on('remove', ({ breaker }) => this.broadcast('removed', { name: breaker.name })),
