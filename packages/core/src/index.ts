@@ -133,7 +133,7 @@ export type {
   HealthRoutesOptions,
   SseStream,
 } from './http/health-routes';
-export { dashboardPage } from './http/dashboard-page';
+export { DASHBOARD_CSP, dashboardPage } from './http/dashboard-page';
 export type { DashboardPageOptions } from './http/dashboard-page';
 export { RouteBreakers } from './http/route-breakers';
 export type { RouteBreakerOptions } from './http/route-breakers';
