@@ -4,7 +4,11 @@ import { isConfigError } from '../../errors';
 import { RateLimiter } from '../../rate-limit/rate-limiter';
 import { HealthRoutes, type SseStream } from '../health-routes';
 import type { HttpResponse } from '../http-response';
-import type { DashboardHistoryDocument, DashboardSample } from './history';
+import {
+  MAX_HISTORY_BREAKERS,
+  type DashboardHistoryDocument,
+  type DashboardSample,
+} from './history';
 
 beforeEach(() => {
   jest.useFakeTimers({ now: 1_000_000 });
@@ -63,6 +67,22 @@ describe('dashboard history', () => {
       registry.get('a');
       doc = await history(routes);
       expect(doc.breakers[0]!.series.calls).toEqual([]);
+    } finally {
+      routes.close();
+    }
+  });
+
+  it('keeps a history for at most MAX_HISTORY_BREAKERS breakers', async () => {
+    const registry = new CircuitBreakerRegistry();
+    for (let i = 0; i < MAX_HISTORY_BREAKERS + 5; i++) registry.get(`route-${i}`);
+    const routes = new HealthRoutes({ registry });
+    try {
+      jest.advanceTimersByTime(5_000);
+      const doc = await history(routes);
+      expect(doc.breakers).toHaveLength(MAX_HISTORY_BREAKERS + 5);
+      expect(doc.breakers.filter((b) => b.series.calls.length > 0)).toHaveLength(
+        MAX_HISTORY_BREAKERS,
+      );
     } finally {
       routes.close();
     }

@@ -58,15 +58,17 @@ export interface DashboardSample {
 
 /** The most transitions kept per breaker for the timeline. */
 const MAX_TRANSITIONS = 24;
+/** The most breakers with a history (about 2 KB each); others show their state only. */
+export const MAX_HISTORY_BREAKERS = 1000;
 
 /** A fixed-size ring of numbers, read oldest first. */
 class Ring {
-  private readonly values: Float64Array;
+  private readonly values: Float32Array;
   private next = 0;
   private filled = 0;
 
   constructor(size: number) {
-    this.values = new Float64Array(size);
+    this.values = new Float32Array(size);
   }
 
   push(value: number): void {
@@ -185,7 +187,7 @@ export class DashboardHistory {
   start(onSample: (sample: DashboardSample) => void): void {
     if (this.timer !== undefined) return;
     this.offTransitions = this.registry?.on('stateChange', ({ breaker, from, to, reason }) =>
-      this.track(breaker).transition({ at: Date.now(), from, to, reason }),
+      this.track(breaker)?.transition({ at: Date.now(), from, to, reason }),
     );
     this.sample();
     this.timer = setInterval(() => onSample(this.sample()), this.intervalMs);
@@ -215,13 +217,11 @@ export class DashboardHistory {
     const breakers: DashboardSample['breakers'] = {};
     const seen = new Set<string>();
     for (const breaker of this.registry?.list() ?? []) {
-      const t = breaker.totals();
-      breakers[breaker.name] = this.track(breaker.name).sample(
-        t.successes + t.failures,
-        t.failures,
-        t.rejected,
-      );
       seen.add(breaker.name);
+      const track = this.track(breaker.name);
+      if (track === undefined) continue;
+      const t = breaker.totals();
+      breakers[breaker.name] = track.sample(t.successes + t.failures, t.failures, t.rejected);
     }
     for (const name of this.breakers.keys()) if (!seen.has(name)) this.breakers.delete(name);
     const limiters: DashboardSample['limiters'] = {};
@@ -266,9 +266,11 @@ export class DashboardHistory {
     };
   }
 
-  private track(name: string): BreakerTrack {
+  private track(name: string): BreakerTrack | undefined {
     let track = this.breakers.get(name);
-    if (track === undefined) this.breakers.set(name, (track = new BreakerTrack(this.size)));
+    if (track === undefined && this.breakers.size < MAX_HISTORY_BREAKERS) {
+      this.breakers.set(name, (track = new BreakerTrack(this.size)));
+    }
     return track;
   }
 }
