@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { CircuitState, RateLimitStore } from '@breakwater/core';
 import { RedisRateLimitStore, createRedisClient } from '@breakwater/redis';
 import { createGateway, type Gateway } from './gateway';
+import { exportToConsole } from './otel';
 import { Report } from './report';
 import { SERVICES, type ServiceName } from './stats';
 import { TrafficLoop } from './traffic';
@@ -32,6 +33,8 @@ export interface DemoOptions {
   seed: number;
   /** `REDIS_URL`: keep rate-limit counts in Redis (memory while it is unreachable). */
   redisUrl: string | undefined;
+  /** Print OpenTelemetry metrics to the console (every 10 s, and at the end). */
+  otel?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -69,6 +72,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   );
   gateway.limiter.on('fallbackLeft', () => report.event('per-client', 'rate limits back on Redis'));
 
+  const otel = options.otel === true ? exportToConsole(gateway, 10_000) : undefined;
   const server = await listen(gateway, options.port);
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -102,6 +106,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     await scripted(options, report, gateway, base, plantId, weather, random);
   }
 
+  await otel?.close();
   await gateway.close();
   await closeServer(server);
   await Promise.all([plantId.close(), weather.close(), inventory.close()]);

@@ -50,6 +50,8 @@ export interface Gateway {
   /** The per-client limiter. */
   readonly limiter: RateLimiter;
   readonly upstreams: Record<ServiceName, ResilientUpstream>;
+  /** Every upstream's retry and timeout policies, by the name their metrics carry. */
+  readonly policies: Readonly<Record<string, ResilientUpstream['policies'][string]>>;
   readonly stats: GatewayStats;
   /** The Prometheus registry behind `/metrics`. */
   readonly metrics: Registry;
@@ -160,9 +162,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     critical: ['inventory'],
     admin: { authorize: (req) => LOOPBACK.has(req.socket.remoteAddress ?? '') },
   });
+  const policies = Object.assign({}, ...Object.values(upstreams).map((u) => u.policies)) as Record<
+    string,
+    ResilientUpstream['policies'][string]
+  >;
   const collector: MetricsCollector = collectMetrics(registry, {
     register: metrics,
     limiters: [limiter],
+    policies,
   });
   const scrape = metricsHandler(metrics);
 
@@ -243,6 +250,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     registry,
     limiter,
     upstreams,
+    policies,
     stats,
     metrics,
     async close() {

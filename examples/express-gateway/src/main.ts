@@ -2,21 +2,22 @@
  * `pnpm demo`: the resilient gateway, scripted (about 24 s, then a summary) or, with `--serve`,
  * kept running with its dashboard until Ctrl-C.
  *
- *   pnpm demo [--duration <seconds>] [--seed <n>]
- *   pnpm demo --serve [--port <n>]
+ *   pnpm demo [--duration <seconds>] [--seed <n>] [--otel]
+ *   pnpm demo --serve [--port <n>] [--otel]
  *
  * `REDIS_URL` keeps the rate-limit counts in Redis instead of memory.
  */
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo';
 
-const USAGE = `usage: pnpm demo [--duration <seconds>] [--seed <n>]
-       pnpm demo --serve [--port <n>]
+const USAGE = `usage: pnpm demo [--duration <seconds>] [--seed <n>] [--otel]
+       pnpm demo --serve [--port <n>] [--otel]
 
   --duration <s>  length of the scripted run, 4 to 600 seconds (default 24)
   --serve         keep running with the dashboard until Ctrl-C
   --port <n>      gateway port with --serve (default: a free one)
   --seed <n>      seed of the simulated upstreams and clients (default 42)
+  --otel          also print OpenTelemetry metrics to the console (every 10 s and at the end)
 
   REDIS_URL=redis://127.0.0.1:6379  keep rate-limit counts in Redis`;
 
@@ -47,6 +48,7 @@ try {
       duration: { type: 'string' },
       port: { type: 'string' },
       seed: { type: 'string' },
+      otel: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -68,7 +70,14 @@ if (!Number.isInteger(port)) fail(`--port must be an integer, got "${parsed.port
 const redisUrl = process.env.REDIS_URL === '' ? undefined : process.env.REDIS_URL;
 
 try {
-  await runDemo({ serve: parsed.serve, durationMs: duration * 1_000, port, seed, redisUrl });
+  await runDemo({
+    serve: parsed.serve,
+    durationMs: duration * 1_000,
+    port,
+    seed,
+    redisUrl,
+    otel: parsed.otel,
+  });
 } catch (error) {
   console.error(error);
   process.exit(1);

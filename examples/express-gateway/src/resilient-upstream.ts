@@ -22,6 +22,8 @@ import {
   type HttpResponse,
   type Policy,
   type RetryOutcome,
+  type RetryPolicy,
+  type TimeoutPolicy,
 } from '@breakwater/core';
 import type { GatewayStats, ServiceName } from './stats';
 
@@ -86,6 +88,8 @@ interface CacheEntry {
 export class ResilientUpstream {
   readonly name: ServiceName;
   readonly breaker: CircuitBreaker;
+  /** The retry and timeout policies, by the name their metrics carry. */
+  readonly policies: Readonly<Record<string, RetryPolicy | TimeoutPolicy>>;
   private readonly baseUrl: string;
   private readonly policy: Policy;
   private readonly cache: Map<string, CacheEntry> | undefined;
@@ -106,23 +110,22 @@ export class ResilientUpstream {
       ...options.breaker,
     });
     const name = options.name;
-    this.policy = pipeline(
-      retry({
-        maxAttempts: options.maxAttempts,
-        backoff: exponential({
-          initialMs: options.retryDelayMs,
-          maxMs: options.retryDelayMs * 8,
-          jitter: 'full',
-        }),
-        retryOn: (outcome: RetryOutcome) =>
-          'error' in outcome &&
-          defaultRetryOn(outcome) &&
-          !(outcome.error instanceof UpstreamHttpError && outcome.error.status < 500),
-        onRetry: () => this.stats.count(name, 'retries'),
+    const retries = retry({
+      maxAttempts: options.maxAttempts,
+      backoff: exponential({
+        initialMs: options.retryDelayMs,
+        maxMs: options.retryDelayMs * 8,
+        jitter: 'full',
       }),
-      this.breaker,
-      timeout(options.timeoutMs),
-    );
+      retryOn: (outcome: RetryOutcome) =>
+        'error' in outcome &&
+        defaultRetryOn(outcome) &&
+        !(outcome.error instanceof UpstreamHttpError && outcome.error.status < 500),
+      onRetry: () => this.stats.count(name, 'retries'),
+    });
+    const limit = timeout(options.timeoutMs);
+    this.policies = { [`${name} retry`]: retries, [`${name} timeout`]: limit };
+    this.policy = pipeline(retries, this.breaker, limit);
     this.cache = options.cache === false ? undefined : new Map();
     this.freshMs = options.cache === false ? 0 : options.cache.freshMs;
     this.maxEntries = options.cache === false ? 0 : options.cache.maxEntries;

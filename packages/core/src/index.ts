@@ -92,6 +92,10 @@ export type { AimdOptions } from './policies/limits/aimd';
 export type { Gradient2Options } from './policies/limits/gradient2';
 export type { LimitAlgorithmName } from './policies/limits/limit';
 export type { VegasOptions } from './policies/limits/vegas';
+export type { RetryPolicyEvents } from './policies/retry';
+export type { FallbackPolicyEvents } from './policies/fallback';
+export type { BulkheadPolicyEvents } from './policies/bulkhead';
+export type { TimeoutPolicyEvents } from './policies/timeout';
 export { createFetch } from './fetch/create-fetch';
 export type { CreateFetchOptions, FetchFunction } from './fetch/create-fetch';
 export { parseRetryAfter } from './fetch/retry-after';
@@ -149,7 +153,7 @@ export type {
   HealthRoutesOptions,
   SseStream,
 } from './http/health-routes';
-export { dashboardPage } from './http/dashboard-page';
+export { DASHBOARD_CSP, dashboardPage } from './http/dashboard-page';
 export type { DashboardPageOptions } from './http/dashboard-page';
 export { RouteBreakers } from './http/route-breakers';
 export type { RouteBreakerOptions } from './http/route-breakers';
@@ -168,3 +172,20 @@ export type {
 export { processPressure } from './http/process-pressure';
 export type { PressureMonitor, PressureReading } from './http/process-pressure';
 export type { HealthReportSources, LoadShedReporter } from './http/health-report';
+
+// Observability: option checks shared by the metrics packages
+export {
+  DEFAULT_DURATION_BUCKETS,
+  checkBreakerRegistry,
+  durationBucketsOption,
+  instrumentedPolicyKind,
+  listenToPolicy,
+  loadShedGauges,
+  policiesOption,
+  rateLimitersOption,
+} from './observability/metrics-sources';
+export type {
+  InstrumentablePolicy,
+  InstrumentedPolicyKind,
+  PolicyEventPayload,
+} from './observability/metrics-sources';

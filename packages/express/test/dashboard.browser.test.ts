@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -7,8 +7,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import {
   CircuitBreakerRegistry,
   HealthRoutes,
+  RateLimiter,
   type AuthorizeResult,
   type HealthRouteResult,
+  type RateLimitStore,
 } from '@breakwater/core';
 
 // The live dashboard in a real browser, served by a plain node:http server the way an adapter
@@ -50,9 +52,23 @@ maybe('live dashboard in Chromium', () => {
   const registry = new CircuitBreakerRegistry();
   const payments = registry.get('payments', { failureThreshold: 1, openDurationMs: 60_000 });
   let verdict: AuthorizeResult = true;
+  const api = new RateLimiter({ name: 'api', limit: 5, window: '1m' });
+  const failingStore: RateLimitStore = {
+    consume: () => Promise.reject(new Error('connection refused')),
+    reset: () => Promise.resolve(),
+  };
+  const quota = new RateLimiter({
+    name: 'partner-quota',
+    limit: 5,
+    window: '1m',
+    store: failingStore,
+  });
   const routes = new HealthRoutes<IncomingMessage>({
     registry,
+    limiters: [api, quota],
+    critical: ['payments'],
     admin: { authorize: () => verdict },
+    dashboard: { sampleIntervalMs: 1000 },
   });
   let server: Server | undefined;
   let browser: Browser | undefined;
@@ -144,17 +160,17 @@ maybe('live dashboard in Chromium', () => {
     expect(
       await page.$eval(`${tile('payments')} .badge`, (el) => getComputedStyle(el).backgroundColor),
     ).toBe('rgb(26, 127, 55)');
-    expect(await page.$$eval('li.tile h2', (els) => els.map((el) => el.textContent))).toEqual(
+    // Open circuits first, then critical ones, each group by name.
+    const byName = (a: string, b: string): number => a.localeCompare(b);
+    expect(await page.$$eval('#grid li.tile h2', (els) => els.map((el) => el.textContent))).toEqual(
       [
+        ...['geocoder', 'legacy-billing', 'search'].sort(byName),
         'payments',
-        'GET /users/:id',
-        'geocoder',
-        'legacy-billing',
-        'recommendations',
-        'search',
-        HOSTILE,
-      ].sort((a, b) => a.localeCompare(b)),
+        ...['GET /users/:id', 'recommendations', HOSTILE].sort(byName),
+      ],
     );
+    expect(await page.isVisible(`${tile('payments')} [data-f="critical"]`)).toBe(true);
+    expect(await page.isHidden(`${tile('geocoder')} [data-f="critical"]`)).toBe(true);
     const users = `${tile('GET /users/:id')}`;
     expect(await page.textContent(`${users} [data-f="rate"]`)).toBe('12.5%');
     expect(await page.textContent(`${users} [data-f="calls"]`)).toBe('8');
@@ -202,6 +218,62 @@ maybe('live dashboard in Chromium', () => {
     expect(await page.evaluate(() => (window as Marked).__marker)).toBe(42);
     expect(navigations).toBe(1);
     expect(await page.title()).toMatch(/^\([34] open\) Circuit breakers$/);
+    // A critical open circuit goes first, marked, and its timeline records the transition.
+    expect(await page.$eval('#grid li.tile', (el) => el.getAttribute('data-name'))).toBe(
+      'payments',
+    );
+    expect(await page.getAttribute(tile('payments'), 'data-critical')).toBe('');
+    expect(await page.textContent(`${card} [data-f="last"]`)).toMatch(
+      /^Closed \u2192 Open at \d\d:\d\d:\d\d/,
+    );
+    expect(await page.$$(`${card} .timeline rect.s-open`)).toHaveLength(1);
+    expect(await page.textContent('#summary')).toContain('(1 critical open)');
+  });
+
+  it('draws sparklines of calls, failures and rejections from the sampled totals', async () => {
+    const users = registry.get('GET /users/:id');
+    for (let i = 0; i < 20; i++) await users.execute(() => 'ok');
+    await users.execute(() => Promise.reject(new Error('boom'))).catch(() => undefined);
+    const rates = `${tile('GET /users/:id')} [data-f="rates"]`;
+    await page.waitForFunction(
+      (selector) =>
+        /^2[01](\.0)? calls\/s/.test(document.querySelector(selector)?.textContent ?? ''),
+      rates,
+      WAIT,
+    );
+    expect(await page.textContent(rates)).toMatch(
+      /^21 calls\/s \u00b7 1 failed\/s \u00b7 0 rejected\/s$/,
+    );
+    const points = await page.$$eval(`${tile('GET /users/:id')} .spark polyline`, (lines) =>
+      lines.map((line) => line.getAttribute('points') ?? ''),
+    );
+    expect(points).toHaveLength(3);
+    for (const line of points) expect(line.trim().split(' ').length).toBeGreaterThan(1);
+  });
+
+  it('shows a tile per rate limiter: allowed and denied per second, store or fallback', async () => {
+    for (let i = 0; i < 8; i++) await api.consume('client');
+    await quota.consume('client');
+    await page.waitForSelector('#limiters li.tile[data-name="api"]', WAIT);
+    await page.waitForFunction(
+      () =>
+        document.querySelector('#limiters li[data-name="api"] [data-f="denied"]')?.textContent ===
+        '3/s',
+      undefined,
+      WAIT,
+    );
+    expect(await page.textContent('#limiters li[data-name="api"] [data-f="allowed"]')).toBe('5/s');
+    expect(await page.getAttribute('#limiters li[data-name="api"]', 'data-store')).toBe('primary');
+    expect(await page.textContent('#limiters li[data-name="api"] [data-f="store"]')).toBe(
+      'Store OK',
+    );
+    await page.waitForSelector(
+      '#limiters li[data-name="partner-quota"][data-store="fallback"]',
+      WAIT,
+    );
+    expect(await page.textContent('#limiters li[data-name="partner-quota"] [data-f="store"]')).toBe(
+      'Fallback',
+    );
   });
 
   it('counts down to the next probe each second', async () => {
@@ -261,17 +333,96 @@ maybe('live dashboard in Chromium', () => {
     registry.delete(HOSTILE);
     await page.waitForSelector('#status[data-status="live"]', { timeout: 15_000 });
     await page.waitForSelector('li.tile[data-name^="<img"]', { state: 'detached', ...WAIT });
-    expect(await page.$$('li.tile')).toHaveLength(6);
+    expect(await page.$$('#grid li.tile')).toHaveLength(6);
   }, 30_000);
 
-  it('looks right on a desktop and on a phone', async () => {
+  it('stays responsive with 100 breakers: the time to apply an update is measured', async () => {
+    const names = Array.from({ length: 94 }, (_, i) => `service-${String(i).padStart(3, '0')}`);
+    for (const name of names) registry.get(name);
+    await page.waitForFunction(
+      () => document.querySelectorAll('#grid li.tile').length === 100,
+      undefined,
+      WAIT,
+    );
+    await page.evaluate(() => performance.clearMeasures('breakwater:update'));
+    const rounds = 50;
+    for (let i = 0; i < rounds; i++) {
+      const breaker = registry.get(names[(i * 37) % names.length]!);
+      breaker.open();
+      breaker.reset();
+    }
+    await page.waitForFunction(
+      (n) => performance.getEntriesByName('breakwater:update').length >= n,
+      rounds * 2,
+      WAIT,
+    );
+    const durations = await page.evaluate(() =>
+      performance.getEntriesByName('breakwater:update').map((entry) => entry.duration),
+    );
+    durations.sort((a, b) => a - b);
+    const at = (q: number): number =>
+      durations[Math.min(durations.length - 1, Math.floor(q * durations.length))]!;
+    // A sample event redraws every tile's sparklines and timeline: measure one too.
+    await page.evaluate(() => performance.clearMeasures('breakwater:sample'));
+    await page.waitForFunction(
+      () => performance.getEntriesByName('breakwater:sample').length >= 3,
+      undefined,
+      WAIT,
+    );
+    const samples = await page.evaluate(() =>
+      performance.getEntriesByName('breakwater:sample').map((entry) => entry.duration),
+    );
+    const figures = {
+      breakers: await page.$$eval('#grid li.tile', (els) => els.length),
+      updates: durations.length,
+      updateMedianMs: at(0.5),
+      updateP95Ms: at(0.95),
+      updateMaxMs: durations[durations.length - 1],
+      sampleMaxMs: Math.max(...samples),
+    };
     mkdirSync(RESULTS, { recursive: true });
-    await page.screenshot({ path: path.join(RESULTS, 'dashboard.png'), fullPage: true });
+    writeFileSync(
+      path.join(RESULTS, 'dashboard-update-timing.json'),
+      `${JSON.stringify(figures, null, 2)}\n`,
+    );
+    console.warn(
+      `dashboard with 100 breakers, time to apply an update: ${JSON.stringify(figures)}`,
+    );
+    expect(figures.breakers).toBe(100);
+    // Every tile of the last round is closed again, and the page still follows.
+    expect(
+      await page.$$('#grid li.tile[data-name^="service-"][data-state="forced_open"]'),
+    ).toHaveLength(0);
+    expect(await page.$$('#grid li.tile[data-name^="service-"][data-state="closed"]')).toHaveLength(
+      94,
+    );
+  });
+
+  it('looks right in light and dark, on a desktop and on a phone', async () => {
+    mkdirSync(RESULTS, { recursive: true });
+    registry.get('service-001').open();
+    await page.waitForSelector(tile('service-001', 'forced_open'), WAIT);
+    const background = () =>
+      page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    await page.emulateMedia({ colorScheme: 'light' });
+    expect(await background()).toBe('rgb(246, 248, 250)');
+    await page.screenshot({ path: path.join(RESULTS, 'dashboard.png') });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    expect(await background()).toBe('rgb(13, 17, 23)');
+    expect(
+      await page.$eval(
+        `${tile('service-001')} .badge`,
+        (el) => getComputedStyle(el).backgroundColor,
+      ),
+    ).toBe('rgb(218, 54, 51)');
+    await page.screenshot({ path: path.join(RESULTS, 'dashboard-dark.png') });
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
       390,
     );
-    await page.screenshot({ path: path.join(RESULTS, 'dashboard-phone.png'), fullPage: true });
+    await page.screenshot({ path: path.join(RESULTS, 'dashboard-phone-dark.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.screenshot({ path: path.join(RESULTS, 'dashboard-phone.png') });
     expect(problems).toEqual([]);
   });
 });

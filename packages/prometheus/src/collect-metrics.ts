@@ -1,22 +1,31 @@
 import {
   ConfigError,
+  checkBreakerRegistry,
+  durationBucketsOption,
+  instrumentedPolicyKind,
   isTimeoutError,
+  policiesOption,
+  rateLimitersOption,
   type CircuitBreaker,
   type CircuitBreakerRegistry,
   type CircuitState,
+  type InstrumentablePolicy,
+  type InstrumentedPolicyKind,
   type RateLimiter,
 } from '@breakwater/core';
 import {
   Counter,
   Gauge,
-  Histogram,
   register as defaultRegister,
+  Registry,
+  type Histogram,
   type OpenMetricsContentType,
   type PrometheusContentType,
-  type Registry,
 } from 'prom-client';
-import { Durations } from './internal/durations';
 import { checkRegister } from './internal/check-register';
+import { DurationHistogram, type DurationSeries } from './internal/duration-histogram';
+import { Durations } from './internal/durations';
+import { PolicyCounts } from './internal/policy-counts';
 
 /** A prom-client registry of either content type. */
 export type PrometheusRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
@@ -30,6 +39,20 @@ export interface CollectMetricsOptions {
   /** Rate limiters to report (decisions, store errors, store fallback). @defaultValue `[]` */
   limiters?: readonly RateLimiter[];
   /**
+   * Policies to report, by the name their series carry: `retry()`, `fallback()`, `bulkhead()`,
+   * `timeout()`, and any load shedder or concurrency limiter (an object with
+   * `on('rejected', ...)`, optionally `on('limitChanged', ...)` and a `snapshot()` with numeric
+   * `limit` and `inFlight`). A metric family is registered only when a policy of its kind is given.
+   * @defaultValue `{}`
+   */
+  policies?: Readonly<Record<string, InstrumentablePolicy>>;
+  /**
+   * Static labels added to every series (`{ service: 'checkout', region: 'eu' }`). Names must be
+   * valid Prometheus label names other than the ones the metrics use themselves.
+   * @defaultValue `{}`
+   */
+  labels?: Readonly<Record<string, string>>;
+  /**
    * Upper bounds, in seconds, of the call-duration histogram buckets (increasing).
    * @defaultValue `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`
    */
@@ -41,6 +64,23 @@ export interface CollectMetricsOptions {
    * @defaultValue true
    */
   durations?: boolean;
+  /**
+   * Exemplars for the duration histogram: called at the end of each call, in its context, it
+   * returns the exemplar's labels (`{ trace_id }`, at most 128 characters in all) or `undefined`.
+   * The latest exemplar of each bucket is exposed. Needs an OpenMetrics register (the only format
+   * that carries exemplars) and `durations`. A hook that throws or returns anything else is
+   * ignored for that call.
+   * @defaultValue none
+   * @example
+   * ```ts
+   * import { trace } from '@opentelemetry/api';
+   * exemplars: () => {
+   *   const context = trace.getActiveSpan()?.spanContext();
+   *   return context === undefined ? undefined : { trace_id: context.traceId };
+   * }
+   * ```
+   */
+  exemplars?: () => Readonly<Record<string, string>> | undefined;
 }
 
 /** What {@link collectMetrics} returns. */
@@ -55,8 +95,16 @@ export interface MetricsCollector {
 export type CallOutcome = 'success' | 'failure' | 'timeout' | 'rejected' | 'ignored';
 
 const OWNER = 'collectMetrics';
-const KNOWN_OPTIONS = new Set(['register', 'prefix', 'limiters', 'buckets', 'durations']);
-const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const KNOWN_OPTIONS = Object.keys({
+  register: true,
+  prefix: true,
+  limiters: true,
+  policies: true,
+  labels: true,
+  buckets: true,
+  durations: true,
+  exemplars: true,
+} satisfies Record<keyof CollectMetricsOptions, true>);
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
 /** Transitions a breaker makes on its own: exported from 0 so that `increase()` sees the first. */
 const AUTOMATIC_TRANSITIONS: readonly [CircuitState, CircuitState][] = [
@@ -66,6 +114,23 @@ const AUTOMATIC_TRANSITIONS: readonly [CircuitState, CircuitState][] = [
   ['half_open', 'closed'],
 ];
 const PREFIX_PATTERN = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Label names the metrics use themselves, which static labels must not take. */
+const RESERVED_LABELS = new Set([
+  'breaker',
+  'outcome',
+  'state',
+  'from',
+  'to',
+  'limiter',
+  'decision',
+  'policy',
+  'reason',
+  'name',
+  'le',
+  'quantile',
+]);
+const MAX_LABEL_VALUE_LENGTH = 1024;
 
 /** Counts and durations of one breaker; written by its listeners, read at scrape time. */
 class BreakerSeries {
@@ -85,6 +150,7 @@ class BreakerSeries {
     readonly breaker: CircuitBreaker,
     bounds: readonly number[],
     private readonly durations: boolean,
+    exemplars: (() => unknown) | undefined,
   ) {
     this.successDurations = new Durations(bounds);
     this.failureDurations = new Durations(bounds);
@@ -97,19 +163,34 @@ class BreakerSeries {
       this.off = onStateChange;
       return;
     }
+    const observe =
+      exemplars === undefined
+        ? (d: Durations, durationMs: number): void => {
+            d.observe(durationMs);
+          }
+        : (d: Durations, durationMs: number): void => {
+            const bucket = d.observe(durationMs);
+            let labelSet: unknown;
+            try {
+              labelSet = exemplars();
+            } catch {
+              return; // A failing hook costs the exemplar, never the count.
+            }
+            d.exemplify(bucket, durationMs, labelSet);
+          };
     const offs = [
       onStateChange,
       breaker.on('success', ({ durationMs }) => {
         this.success++;
-        this.successDurations.observe(durationMs);
+        observe(this.successDurations, durationMs);
       }),
       breaker.on('failure', ({ error, durationMs }) => {
         if (isTimeoutError(error)) {
           this.timeout++;
-          this.timeoutDurations.observe(durationMs);
+          observe(this.timeoutDurations, durationMs);
         } else {
           this.failure++;
-          this.failureDurations.observe(durationMs);
+          observe(this.failureDurations, durationMs);
         }
       }),
       breaker.on('rejected', () => {
@@ -171,22 +252,16 @@ class LimiterSeries {
   }
 }
 
-/** The shape prom-client keeps a histogram's series in (read by its own exporter). */
-interface HistogramEntry {
-  labels: Record<string, string>;
-  bucketValues: Record<number, number>;
-  sum: number;
-  count: number;
-}
-
 /**
  * Exports the state, calls, durations and transitions of every breaker of `registry` (breakers
- * added later included, removed ones dropped), and the decisions and store health of `limiters`,
- * as Prometheus metrics in a prom-client registry.
+ * added later included, removed ones dropped), the decisions and store health of `limiters`, and
+ * the events of `policies`, as Prometheus metrics in a prom-client registry.
  *
  * Calls are counted in plain numbers by lean listeners and handed to prom-client only when
  * Prometheus scrapes; states are read at scrape time, so an elapsed open time shows as
- * `half_open` without traffic. Label values come only from breaker and limiter names.
+ * `half_open` without traffic. Label values come only from breaker, limiter and policy names and
+ * the static `labels`. Only prom-client's public API is used: the duration histogram is a metric
+ * object registered with `registerMetric()` that answers `get()` like prom-client's own.
  *
  * @throws ConfigError when an option is invalid, when two limiters share a name, or when the
  * register already holds one of the metrics (collectMetrics called twice with the same prefix)
@@ -195,7 +270,11 @@ interface HistogramEntry {
  * import { collectMetrics, metricsHandler } from '@breakwater/prometheus';
  *
  * const registry = new CircuitBreakerRegistry();
- * const collector = collectMetrics(registry, { limiters: [apiLimiter] });
+ * const collector = collectMetrics(registry, {
+ *   limiters: [apiLimiter],
+ *   policies: { 'upstream-retry': upstreamRetry },
+ *   labels: { service: 'gateway' },
+ * });
  * const metrics = metricsHandler();
  * app.get('/metrics', async (_req, res) => {
  *   const { status, headers, body } = await metrics();
@@ -208,12 +287,12 @@ export function collectMetrics(
   registry: CircuitBreakerRegistry,
   options: CollectMetricsOptions = {},
 ): MetricsCollector {
-  checkRegistry(registry);
+  checkBreakerRegistry(OWNER, registry);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new ConfigError(OWNER, 'options', options, 'must be an object');
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) {
+    if (!KNOWN_OPTIONS.includes(key)) {
       throw new ConfigError(
         OWNER,
         key,
@@ -225,12 +304,16 @@ export function collectMetrics(
   const register: PrometheusRegistry =
     options.register === undefined ? defaultRegister : checkRegister(OWNER, options.register);
   const prefix = prefixOption(options.prefix);
-  const bounds = bucketsOption(options.buckets);
-  const limiters = limitersOption(options.limiters);
+  const bounds = durationBucketsOption(OWNER, options.buckets);
+  const limiters = rateLimitersOption(OWNER, options.limiters);
+  const policies = policiesOption(OWNER, options.policies);
+  const staticLabels = labelsOption(options.labels);
   const durations = options.durations ?? true;
   if (typeof durations !== 'boolean') {
     throw new ConfigError(OWNER, 'durations', durations, 'must be a boolean');
   }
+  const exemplars = exemplarsOption(options.exemplars, register, durations);
+  const kinds = new Set<InstrumentedPolicyKind>(policies.map(([, p]) => instrumentedPolicyKind(p)));
 
   const names = {
     state: `${prefix}circuit_state`,
@@ -240,8 +323,33 @@ export function collectMetrics(
     decisions: `${prefix}ratelimit_decisions_total`,
     storeErrors: `${prefix}store_errors_total`,
     fallback: `${prefix}store_fallback_active`,
+    retries: `${prefix}retries_total`,
+    giveUps: `${prefix}retry_give_ups_total`,
+    fallbacks: `${prefix}fallbacks_total`,
+    bulkhead: `${prefix}bulkhead_rejections_total`,
+    timeouts: `${prefix}timeouts_total`,
+    loadShed: `${prefix}loadshed_rejected_total`,
+    loadShedLimit: `${prefix}loadshed_limit`,
+    loadShedInFlight: `${prefix}loadshed_in_flight`,
   };
-  const metricNames = Object.values(names).filter((name) => durations || name !== names.duration);
+  const kindOf: Partial<Record<keyof typeof names, InstrumentedPolicyKind>> = {
+    retries: 'retry',
+    giveUps: 'retry',
+    fallbacks: 'fallback',
+    bulkhead: 'bulkhead',
+    timeouts: 'timeout',
+    loadShed: 'load_shed',
+    loadShedLimit: 'load_shed',
+    loadShedInFlight: 'load_shed',
+  };
+  const wanted = (key: keyof typeof names): boolean => {
+    const kind = kindOf[key];
+    if (kind !== undefined) return kinds.has(kind);
+    return durations || key !== 'duration';
+  };
+  const metricNames = (Object.keys(names) as (keyof typeof names)[])
+    .filter(wanted)
+    .map((key) => names[key]);
   for (const name of metricNames) {
     if (register.getSingleMetric(name) !== undefined) {
       throw new ConfigError(
@@ -256,10 +364,11 @@ export function collectMetrics(
   }
 
   const breakers = new Map<string, BreakerSeries>();
-  const limiterSeries = limiters.map((limiter) => new LimiterSeries(limiter));
+  const limiterSeries: LimiterSeries[] = [];
+  const policyCounts: PolicyCounts[] = [];
   const track = (breaker: CircuitBreaker): void => {
     breakers.get(breaker.name)?.off();
-    breakers.set(breaker.name, new BreakerSeries(breaker, bounds, durations));
+    breakers.set(breaker.name, new BreakerSeries(breaker, bounds, durations, exemplars));
   };
   const untrack = (breaker: CircuitBreaker): void => {
     const series = breakers.get(breaker.name);
@@ -267,136 +376,210 @@ export function collectMetrics(
     series.off();
     breakers.delete(breaker.name);
   };
-  for (const breaker of registry.list()) track(breaker);
-  const offAdd = registry.on('add', ({ breaker }) => track(breaker));
-  const offRemove = registry.on('remove', ({ breaker }) => untrack(breaker));
-
+  const offs: (() => void)[] = [];
   const registers = [register];
   const registered: [name: string, metric: Counter | Gauge | Histogram][] = [];
+  const labelNames = (...own: string[]): string[] => [...Object.keys(staticLabels), ...own];
+  const counter = (
+    key: keyof typeof names,
+    help: string,
+    own: string[],
+    fill: (inc: (labels: Record<string, string>, value: number) => void) => void,
+  ): void => {
+    if (!wanted(key)) return;
+    const metric: Counter = new Counter({
+      name: names[key],
+      help,
+      labelNames: labelNames(...own),
+      registers,
+      collect() {
+        metric.reset();
+        fill((labels, value) => metric.inc({ ...staticLabels, ...labels }, value));
+      },
+    });
+    registered.push([names[key], metric]);
+  };
+  const gauge = (
+    key: keyof typeof names,
+    help: string,
+    own: string[],
+    fill: (set: (labels: Record<string, string>, value: number) => void) => void,
+  ): void => {
+    if (!wanted(key)) return;
+    const metric: Gauge = new Gauge({
+      name: names[key],
+      help,
+      labelNames: labelNames(...own),
+      registers,
+      collect() {
+        metric.reset();
+        fill((labels, value) => metric.set({ ...staticLabels, ...labels }, value));
+      },
+    });
+    registered.push([names[key], metric]);
+  };
+  const policiesOf = (kind: InstrumentedPolicyKind): PolicyCounts[] =>
+    policyCounts.filter((p) => p.kind === kind);
+
   try {
-    const state: Gauge<'breaker' | 'state'> = new Gauge({
-      name: names.state,
-      help: 'Circuit breaker state: 1 for the current state, 0 for the others.',
-      labelNames: ['breaker', 'state'],
-      registers,
-      collect() {
-        state.reset();
-        for (const [name, series] of breakers) {
-          const current = series.breaker.state;
-          for (const s of STATES) state.set({ breaker: name, state: s }, s === current ? 1 : 0);
-        }
-      },
-    });
-    registered.push([names.state, state]);
-
-    const calls: Counter<'breaker' | 'outcome'> = new Counter({
-      name: names.calls,
-      help: 'Calls through a circuit breaker by outcome (success, failure, timeout, rejected, ignored).',
-      labelNames: ['breaker', 'outcome'],
-      registers,
-      collect() {
-        calls.reset();
-        for (const [breaker, s] of breakers) {
-          const c = s.counts();
-          calls.inc({ breaker, outcome: 'success' }, c.success);
-          calls.inc({ breaker, outcome: 'failure' }, c.failure);
-          calls.inc({ breaker, outcome: 'timeout' }, c.timeout);
-          calls.inc({ breaker, outcome: 'rejected' }, c.rejected);
-          calls.inc({ breaker, outcome: 'ignored' }, c.ignored);
-        }
-      },
-    });
-    registered.push([names.calls, calls]);
-
-    if (durations) {
-      const duration: Histogram<'breaker' | 'outcome'> = new Histogram({
-        name: names.duration,
-        help: 'Duration of calls admitted by a circuit breaker, by outcome (success, failure, timeout).',
-        labelNames: ['breaker', 'outcome'],
-        buckets: [...bounds],
-        registers,
-        collect() {
-          const entries: Record<string, HistogramEntry> = {};
-          const add = (breaker: string, outcome: CallOutcome, d: Durations): void => {
-            const bucketValues: Record<number, number> = {};
-            bounds.forEach((bound, i) => (bucketValues[bound] = d.perBucket[i] as number));
-            entries[`${breaker}\u0000${outcome}`] = {
-              labels: { breaker, outcome },
-              bucketValues,
-              sum: d.sum,
-              count: d.count,
-            };
-          };
-          for (const [breaker, s] of breakers) {
-            add(breaker, 'success', s.successDurations);
-            add(breaker, 'failure', s.failureDurations);
-            add(breaker, 'timeout', s.timeoutDurations);
-          }
-          (duration as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap = entries;
-        },
-      });
-      registered.push([names.duration, duration]);
+    for (const breaker of registry.list()) track(breaker);
+    offs.push(
+      registry.on('add', ({ breaker }) => track(breaker)),
+      registry.on('remove', ({ breaker }) => untrack(breaker)),
+    );
+    for (const limiter of limiters) limiterSeries.push(new LimiterSeries(limiter));
+    for (const [name, policy] of policies) {
+      policyCounts.push(new PolicyCounts(name, policy, instrumentedPolicyKind(policy)));
     }
 
-    const transitions: Counter<'breaker' | 'from' | 'to'> = new Counter({
-      name: names.transitions,
-      help: 'Circuit breaker state transitions.',
-      labelNames: ['breaker', 'from', 'to'],
-      registers,
-      collect() {
-        transitions.reset();
+    gauge(
+      'state',
+      'Circuit breaker state: 1 for the current state, 0 for the others.',
+      ['breaker', 'state'],
+      (set) => {
+        for (const [breaker, series] of breakers) {
+          const current = series.breaker.state;
+          for (const state of STATES) set({ breaker, state }, state === current ? 1 : 0);
+        }
+      },
+    );
+    counter(
+      'calls',
+      'Calls through a circuit breaker by outcome (success, failure, timeout, rejected, ignored).',
+      ['breaker', 'outcome'],
+      (inc) => {
+        for (const [breaker, s] of breakers) {
+          const c = s.counts();
+          inc({ breaker, outcome: 'success' }, c.success);
+          inc({ breaker, outcome: 'failure' }, c.failure);
+          inc({ breaker, outcome: 'timeout' }, c.timeout);
+          inc({ breaker, outcome: 'rejected' }, c.rejected);
+          inc({ breaker, outcome: 'ignored' }, c.ignored);
+        }
+      },
+    );
+    if (durations) {
+      const histogram = new DurationHistogram(
+        names.duration,
+        'Duration of calls admitted by a circuit breaker, by outcome (success, failure, timeout).',
+        bounds,
+        function* (): Iterable<DurationSeries> {
+          for (const [breaker, s] of breakers) {
+            yield [{ ...staticLabels, breaker, outcome: 'success' }, s.successDurations];
+            yield [{ ...staticLabels, breaker, outcome: 'failure' }, s.failureDurations];
+            yield [{ ...staticLabels, breaker, outcome: 'timeout' }, s.timeoutDurations];
+          }
+        },
+      );
+      const metric = histogram as unknown as Histogram;
+      register.registerMetric(metric);
+      registered.push([names.duration, metric]);
+    }
+    counter(
+      'transitions',
+      'Circuit breaker state transitions.',
+      ['breaker', 'from', 'to'],
+      (inc) => {
         for (const [breaker, s] of breakers) {
           for (const [from, byTarget] of s.transitions) {
-            for (const [to, n] of byTarget) transitions.inc({ breaker, from, to }, n);
+            for (const [to, n] of byTarget) inc({ breaker, from, to }, n);
           }
         }
       },
-    });
-    registered.push([names.transitions, transitions]);
-
-    const decisions: Counter<'limiter' | 'decision'> = new Counter({
-      name: names.decisions,
-      help: 'Rate limiter decisions (allowed, refused).',
-      labelNames: ['limiter', 'decision'],
-      registers,
-      collect() {
-        decisions.reset();
+    );
+    counter(
+      'decisions',
+      'Rate limiter decisions (allowed, refused).',
+      ['limiter', 'decision'],
+      (inc) => {
         for (const s of limiterSeries) {
-          decisions.inc({ limiter: s.limiter.name, decision: 'allowed' }, s.allowed);
-          decisions.inc({ limiter: s.limiter.name, decision: 'refused' }, s.refused);
+          inc({ limiter: s.limiter.name, decision: 'allowed' }, s.allowed);
+          inc({ limiter: s.limiter.name, decision: 'refused' }, s.refused);
         }
       },
-    });
-    registered.push([names.decisions, decisions]);
-
-    const storeErrors: Counter<'limiter'> = new Counter({
-      name: names.storeErrors,
-      help: 'Failed or timed-out calls of a rate limiter to its store.',
-      labelNames: ['limiter'],
-      registers,
-      collect() {
-        storeErrors.reset();
-        for (const s of limiterSeries) storeErrors.inc({ limiter: s.limiter.name }, s.storeErrors);
+    );
+    counter(
+      'storeErrors',
+      'Failed or timed-out calls of a rate limiter to its store.',
+      ['limiter'],
+      (inc) => {
+        for (const s of limiterSeries) inc({ limiter: s.limiter.name }, s.storeErrors);
       },
-    });
-    registered.push([names.storeErrors, storeErrors]);
-
-    const fallback: Gauge<'limiter'> = new Gauge({
-      name: names.fallback,
-      help: '1 while a rate limiter decides without its primary store (its onStoreFailure policy), else 0.',
-      labelNames: ['limiter'],
-      registers,
-      collect() {
-        fallback.reset();
+    );
+    gauge(
+      'fallback',
+      '1 while a rate limiter decides without its primary store (its onStoreFailure policy), else 0.',
+      ['limiter'],
+      (set) => {
         for (const s of limiterSeries) {
-          fallback.set(
-            { limiter: s.limiter.name },
-            s.limiter.health().store === 'fallback' ? 1 : 0,
-          );
+          set({ limiter: s.limiter.name }, s.limiter.health().store === 'fallback' ? 1 : 0);
         }
       },
+    );
+    counter('retries', 'Retries scheduled by a retry policy.', ['policy'], (inc) => {
+      for (const p of policiesOf('retry')) inc({ policy: p.name }, p.events);
     });
-    registered.push([names.fallback, fallback]);
+    counter(
+      'giveUps',
+      'Retryable outcomes a retry policy did not retry, by reason (maxAttempts, budget, aborted).',
+      ['policy', 'reason'],
+      (inc) => {
+        for (const p of policiesOf('retry')) {
+          for (const [reason, n] of p.byReason) inc({ policy: p.name, reason }, n);
+        }
+      },
+    );
+    counter('fallbacks', 'Failures replaced by a fallback policy.', ['policy'], (inc) => {
+      for (const p of policiesOf('fallback')) inc({ policy: p.name }, p.events);
+    });
+    counter(
+      'bulkhead',
+      'Calls a bulkhead rejected, by reason (full, queueTimeout).',
+      ['policy', 'reason'],
+      (inc) => {
+        for (const p of policiesOf('bulkhead')) {
+          for (const [reason, n] of p.byReason) inc({ policy: p.name, reason }, n);
+        }
+      },
+    );
+    counter(
+      'timeouts',
+      'Calls a timeout policy rejected after its time limit.',
+      ['policy'],
+      (inc) => {
+        for (const p of policiesOf('timeout')) inc({ policy: p.name }, p.events);
+      },
+    );
+    counter(
+      'loadShed',
+      'Calls or requests a load shedder or concurrency limiter rejected.',
+      ['name'],
+      (inc) => {
+        for (const p of policiesOf('load_shed')) inc({ name: p.name }, p.events);
+      },
+    );
+    gauge(
+      'loadShedLimit',
+      'Concurrency limit of a load shedder or concurrency limiter.',
+      ['name'],
+      (set) => {
+        for (const p of policiesOf('load_shed')) {
+          const { limit } = p.gauges();
+          if (limit !== undefined) set({ name: p.name }, limit);
+        }
+      },
+    );
+    gauge(
+      'loadShedInFlight',
+      'Calls or requests a load shedder or concurrency limiter admitted and still running.',
+      ['name'],
+      (set) => {
+        for (const p of policiesOf('load_shed')) {
+          const { inFlight } = p.gauges();
+          if (inFlight !== undefined) set({ name: p.name }, inFlight);
+        }
+      },
+    );
   } catch (error) {
     stopAll();
     throw error;
@@ -404,11 +587,11 @@ export function collectMetrics(
 
   let stopped = false;
   function stopAll(): void {
-    offAdd();
-    offRemove();
+    for (const off of offs) off();
     for (const series of breakers.values()) series.off();
     breakers.clear();
     for (const series of limiterSeries) series.off();
+    for (const counts of policyCounts) counts.off();
     for (const [name, metric] of registered) {
       if (register.getSingleMetric(name) === metric) register.removeSingleMetric(name);
     }
@@ -424,18 +607,6 @@ export function collectMetrics(
   };
 }
 
-function checkRegistry(registry: unknown): void {
-  const candidate = registry as Partial<Record<'list' | 'on', unknown>> | null;
-  if (
-    typeof candidate !== 'object' ||
-    candidate === null ||
-    typeof candidate.list !== 'function' ||
-    typeof candidate.on !== 'function'
-  ) {
-    throw new ConfigError(OWNER, 'registry', registry, 'must be a CircuitBreakerRegistry');
-  }
-}
-
 function prefixOption(value: unknown): string {
   if (value === undefined) return 'breakwater_';
   if (typeof value !== 'string' || !PREFIX_PATTERN.test(value)) {
@@ -449,52 +620,59 @@ function prefixOption(value: unknown): string {
   return value;
 }
 
-function bucketsOption(value: unknown): readonly number[] {
-  if (value === undefined) return DEFAULT_BUCKETS;
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new ConfigError(OWNER, 'buckets', value, 'must be a non-empty array of seconds');
+function labelsOption(value: unknown): Readonly<Record<string, string>> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(OWNER, 'labels', value, 'must be an object of label names to strings');
   }
-  let previous = 0;
-  value.forEach((bound: unknown, i) => {
-    if (typeof bound !== 'number' || !Number.isFinite(bound) || bound <= previous) {
+  const labels: Record<string, string> = {};
+  for (const [name, labelValue] of Object.entries(value as Record<string, unknown>)) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__') || RESERVED_LABELS.has(name)) {
       throw new ConfigError(
         OWNER,
-        `buckets[${i}]`,
-        bound,
-        'must be a finite number of seconds, greater than 0 and than the bucket before',
+        'labels',
+        name,
+        `must have valid Prometheus label names, not starting with __ and other than ${[...RESERVED_LABELS].join(', ')}`,
       );
     }
-    previous = bound;
-  });
-  return Object.freeze([...(value as number[])]);
+    if (typeof labelValue !== 'string' || labelValue.length > MAX_LABEL_VALUE_LENGTH) {
+      throw new ConfigError(
+        OWNER,
+        `labels.${name}`,
+        labelValue,
+        `must be a string of at most ${MAX_LABEL_VALUE_LENGTH} characters`,
+      );
+    }
+    labels[name] = labelValue;
+  }
+  return Object.freeze(labels);
 }
 
-function limitersOption(value: unknown): readonly RateLimiter[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) {
-    throw new ConfigError(OWNER, 'limiters', value, 'must be an array of RateLimiter');
+function exemplarsOption(
+  value: unknown,
+  register: PrometheusRegistry,
+  durations: boolean,
+): (() => unknown) | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') {
+    throw new ConfigError(OWNER, 'exemplars', value, 'must be a function returning labels');
   }
-  const seen = new Set<string>();
-  value.forEach((limiter: unknown, i) => {
-    const candidate = limiter as Partial<Record<'name' | 'on' | 'health', unknown>> | null;
-    if (
-      typeof candidate !== 'object' ||
-      candidate === null ||
-      typeof candidate.name !== 'string' ||
-      typeof candidate.on !== 'function' ||
-      typeof candidate.health !== 'function'
-    ) {
-      throw new ConfigError(OWNER, `limiters[${i}]`, limiter, 'must be a RateLimiter');
-    }
-    if (seen.has(candidate.name)) {
-      throw new ConfigError(
-        OWNER,
-        `limiters[${i}].name`,
-        candidate.name,
-        'must be unique among the limiters (it names their series)',
-      );
-    }
-    seen.add(candidate.name);
-  });
-  return value as RateLimiter[];
+  if (register.contentType !== Registry.OPENMETRICS_CONTENT_TYPE) {
+    throw new ConfigError(
+      OWNER,
+      'exemplars',
+      value,
+      'needs an OpenMetrics register (register.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)): ' +
+        'the Prometheus text format carries no exemplars',
+    );
+  }
+  if (!durations) {
+    throw new ConfigError(
+      OWNER,
+      'exemplars',
+      value,
+      'needs durations: true (exemplars go on the histogram)',
+    );
+  }
+  return value as () => unknown;
 }

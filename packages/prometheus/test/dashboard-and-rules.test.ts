@@ -3,7 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { CircuitBreakerRegistry, RateLimiter } from '@breakwater/core';
+import {
+  CircuitBreakerRegistry,
+  RateLimiter,
+  bulkhead,
+  fallback,
+  retry,
+  timeout,
+} from '@breakwater/core';
 import { Registry } from 'prom-client';
 import { collectMetrics } from '@breakwater/prometheus';
 
@@ -26,10 +33,11 @@ interface Panel {
   targets?: Target[];
 }
 interface Dashboard {
+  __inputs: { name: string; type: string; pluginId: string }[];
   uid: string;
   title: string;
   panels: Panel[];
-  templating: { list: { name: string; type: string; query: unknown }[] };
+  templating: { list: { name: string; type: string; query: unknown; current?: unknown }[] };
 }
 
 const dashboardText = readFileSync(dashboardPath, 'utf8');
@@ -41,6 +49,13 @@ function exportedNames(): readonly string[] {
   const collector = collectMetrics(new CircuitBreakerRegistry(), {
     register: new Registry(),
     limiters: [new RateLimiter({ name: 'api', rate: '1/s' })],
+    policies: {
+      retry: retry(),
+      fallback: fallback(null),
+      bulkhead: bulkhead({ maxConcurrent: 1 }),
+      timeout: timeout(1_000),
+      shed: { on: () => () => undefined },
+    },
   });
   collector.stop();
   return collector.metricNames;
@@ -68,6 +83,14 @@ describe('dashboard and alert rules use only exported metrics', () => {
       'breakwater_ratelimit_decisions_total',
       'breakwater_store_errors_total',
       'breakwater_store_fallback_active',
+      'breakwater_retries_total',
+      'breakwater_retry_give_ups_total',
+      'breakwater_fallbacks_total',
+      'breakwater_bulkhead_rejections_total',
+      'breakwater_timeouts_total',
+      'breakwater_loadshed_rejected_total',
+      'breakwater_loadshed_limit',
+      'breakwater_loadshed_in_flight',
     ]);
   });
 
@@ -85,20 +108,36 @@ describe('dashboard and alert rules use only exported metrics', () => {
     expect(exported.filter((name) => !used.has(name))).toEqual([]);
   });
 
-  it('the alert rules cover open circuits, flapping, error rate and store fallback', () => {
+  it('the alert rules cover open circuits, flapping, error rate, store fallback and load shedding', () => {
     const alerts = [...rulesText.matchAll(/^\s*- alert: (\S+)$/gm)].map((m) => m[1]);
     expect(alerts).toEqual([
       'BreakwaterCircuitOpen',
       'BreakwaterCircuitFlapping',
       'BreakwaterHighErrorRate',
       'BreakwaterRateLimiterOnFallback',
+      'BreakwaterLoadShedding',
     ]);
-    expect(usedNames(rulesText, exported)).not.toContain('breakwater_retries_total');
   });
 });
 
 describe('grafana dashboard', () => {
   const panels = dashboard.panels.filter((panel) => panel.type !== 'row');
+
+  it('declares its data source in __inputs, so the import dialog offers a picker', () => {
+    expect(dashboard.__inputs).toEqual([
+      expect.objectContaining({
+        name: 'DS_PROMETHEUS',
+        type: 'datasource',
+        pluginId: 'prometheus',
+      }),
+    ]);
+    const variable = dashboard.templating.list.find((v) => v.name === 'datasource');
+    expect(variable?.current).toMatchObject({ value: '${DS_PROMETHEUS}' });
+    // Every other data source reference goes through the variable (switchable after import);
+    // the built-in annotations use Grafana itself.
+    const references = [...dashboardText.matchAll(/"uid": "([^"]+)"/g)].map((m) => m[1]);
+    expect(new Set(references)).toEqual(new Set(['${datasource}', 'breakwater', '-- Grafana --']));
+  });
 
   it('has a Prometheus datasource variable that every panel and query uses', () => {
     const variable = dashboard.templating.list.find((v) => v.name === 'datasource');
@@ -125,6 +164,11 @@ describe('grafana dashboard', () => {
       'Rate-limit decisions',
       'Store fallback',
       'Store errors',
+      'Retries',
+      'Fallbacks and timeouts',
+      'Bulkhead rejections',
+      'Load shedding',
+      'Concurrency limit and in flight',
     ]);
     for (const panel of panels) {
       expect(panel.targets?.length).toBeGreaterThan(0);
@@ -185,7 +229,7 @@ describe('promtool', () => {
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   withPromtool('check rules accepts alerts/prometheus-rules.yml', () => {
-    expect(runPromtool('check', 'rules', rulesPath)).toMatch(/SUCCESS: 4 rules found/);
+    expect(runPromtool('check', 'rules', rulesPath)).toMatch(/SUCCESS: 5 rules found/);
   });
 
   withPromtool('the alert rules fire (and stay quiet) as their unit tests expect', () => {

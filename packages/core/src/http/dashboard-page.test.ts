@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { isConfigError } from '../errors';
-import { dashboardPage, escapeHtml } from './dashboard-page';
+import { DASHBOARD_CSP, dashboardPage, escapeHtml } from './dashboard-page';
 
 function attributes(html: string, name: string): string[] {
   return [...html.matchAll(new RegExp(`\\s${name}\\s*=\\s*("[^"]*"|'[^']*'|[^\\s>]+)`, 'gi'))].map(
@@ -42,13 +45,30 @@ describe('dashboardPage', () => {
     }
   });
 
-  it('reads the breakers and follows the stream under the base path', () => {
+  it('reads the history and follows the stream under the base path', () => {
     const script = scripts(page)[0]!;
-    expect(script).toContain("base + '/circuit-breakers'");
-    expect(script).toContain("base + '/circuit-breakers/stream'");
-    expect(script).toContain("encodeURIComponent(t.name) + '/reset'");
+    expect(script).toContain('/dashboard/history`');
+    expect(script).toContain('/circuit-breakers/stream`');
+    expect(script).toContain('/reset`');
     expect(page).toContain('data-base="/health"');
   });
+
+  it('inlines exactly the script and styles its CSP hashes allow', () => {
+    const hash = (text: string): string =>
+      `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+    const style = /<style>([\s\S]*?)<\/style>/.exec(page)![1]!;
+    expect(DASHBOARD_CSP).toContain(`script-src ${hash(scripts(page)[0]!)}`);
+    expect(DASHBOARD_CSP).toContain(`style-src ${hash(style)}`);
+    expect(DASHBOARD_CSP).not.toContain('unsafe-inline');
+    expect(page).not.toMatch(/\sstyle=/);
+  });
+
+  it('is generated from client.ts and dashboard.css (assets.generated.ts is up to date)', () => {
+    const script = join(__dirname, '../../scripts/build-dashboard.mjs');
+    const result = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  }, 30_000);
 
   it('has a heading and a live status region', () => {
     expect(page).toMatch(/<h1>Circuit breakers<\/h1>/);

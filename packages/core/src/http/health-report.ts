@@ -61,10 +61,21 @@ export function isOpenState(state: CircuitState): boolean {
   return state === 'open' || state === 'forced_open';
 }
 
-/** Resolves the `critical` option into a predicate. */
+/**
+ * Resolves the `critical` option into a predicate. A predicate that throws makes the breaker
+ * critical: a broken hook never hides an open circuit, nor turns a health answer into an error.
+ */
 export function criticalPredicate(critical: HealthSources['critical']): (name: string) => boolean {
   if (critical === undefined) return () => false;
-  if (typeof critical === 'function') return critical;
+  if (typeof critical === 'function') {
+    return (name) => {
+      try {
+        return Boolean(critical(name));
+      } catch {
+        return true;
+      }
+    };
+  }
   const names = new Set(critical);
   return (name) => names.has(name);
 }

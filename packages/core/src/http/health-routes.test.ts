@@ -185,7 +185,11 @@ describe('HealthRoutes', () => {
   it('streams a snapshot, then transitions, heartbeats, and stops feeding when the last client leaves', async () => {
     jest.useFakeTimers();
     try {
-      const { registry, routes } = setup({ stream: { heartbeatMs: 2000, maxClients: 2 } });
+      const { registry, routes } = setup({
+        stream: { heartbeatMs: 2000, maxClients: 2 },
+        // The dashboard's sampler is the one timer a HealthRoutes keeps for its lifetime.
+        dashboard: false,
+      });
       open.push(routes);
       const stream = routes.handle('GET', '/health/circuit-breakers/stream', {}) as SseStream;
       expect(stream.kind).toBe('sse');

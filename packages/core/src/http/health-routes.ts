@@ -1,9 +1,11 @@
 import { durationOption, type Duration } from '../time/duration';
 import { checkKnownKeys, checkObject, functionOption, integerOption } from '../internal/validate';
 import { ConfigError } from '../errors';
+import { describeError, log, loggerOption, type Logger } from '../internal/log';
 import { CircuitBreakerRegistry } from '../breaker/registry';
-import { dashboardPage } from './dashboard-page';
-import { healthReport, isReady, type HealthSources } from './health-report';
+import { DASHBOARD_CSP, dashboardPage } from './dashboard-page';
+import { DashboardHistory, type DashboardLimiter } from './dashboard/history';
+import { criticalPredicate, healthReport, isReady, type HealthSources } from './health-report';
 import { jsonResponse, problemResponse, type HttpResponse } from './http-response';
 
 /** The answer of an admin `authorize` hook: `true` allows, `false` → 403, `'unauthenticated'` → 401. */
@@ -22,23 +24,42 @@ export interface HealthRoutesOptions<Req = unknown> extends HealthSources {
   stream?: {
     /** Most streams open at once; further ones get 503. @defaultValue 100 */
     maxClients?: number;
+    /**
+     * Bytes a stream may be written while its connection reports back-pressure (the adapter's
+     * `write` returned `false`) before the client is dropped: a reader that stops reading costs
+     * at most this much (plus the connection's own buffer), however many events follow.
+     * @defaultValue 65 536
+     */
+    maxBufferBytes?: number;
     /** Interval of the keep-alive comment. @defaultValue 15 000 */
     heartbeatMs?: Duration;
   };
-  /** Serve `<basePath>/dashboard`. @defaultValue true */
-  dashboard?: boolean;
+  /**
+   * Serve `<basePath>/dashboard` (and its `<basePath>/dashboard/history`), or `false`. Its
+   * sparklines cover the last 15 minutes, sampled every `sampleIntervalMs` by one unref'd timer
+   * from each breaker's totals (no cost per call); rate limiters' decisions are counted from the
+   * first time the dashboard is opened. @defaultValue true (sampled every 5 s)
+   */
+  dashboard?: boolean | { sampleIntervalMs?: Duration };
+  /**
+   * Where the errors of user hooks (`critical`, `admin.authorize`) go, one line each (`error`).
+   * A hook error is never shown to the client. @defaultValue none (hook errors are dropped)
+   */
+  logger?: Logger;
 }
 
 /**
  * A server-sent events answer. The adapter writes `status` and `headers`, then calls `start`
  * at once with a function that writes to the connection and one that ends it; `start` returns
- * the function to call when the client goes away.
+ * the function to call when the client goes away. `write` returns what Node's `writable.write()`
+ * does: `false` when the connection's buffer is full, which bounds what a client that stops
+ * reading can hold (see `stream.maxBufferBytes`).
  */
 export interface SseStream {
   readonly kind: 'sse';
   readonly status: 200;
   readonly headers: Readonly<Record<string, string>>;
-  start(write: (chunk: string) => void, end: () => void): () => void;
+  start(write: (chunk: string) => unknown, end: () => void): () => void;
 }
 
 /** What the health routes answer: a response, a stream, or `undefined` for a path they do not serve. */
@@ -49,6 +70,9 @@ interface Client {
   end(): void;
 }
 
+/** A hook's error, for the log line. */
+type HookErrorReporter = (hook: string, error: unknown) => void;
+
 const OWNER = 'healthRoutes';
 const MAX_NAME_LENGTH = 512;
 const SSE_HEADERS = {
@@ -57,8 +81,7 @@ const SSE_HEADERS = {
   connection: 'keep-alive',
   'x-accel-buffering': 'no',
 } as const;
-const DASHBOARD_CSP =
-  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const HISTORY_WINDOW_MS = 15 * 60_000;
 
 /**
  * The health routes of DESIGN section 6, independent of any framework: adapters pass the method,
@@ -82,8 +105,12 @@ export class HealthRoutes<Req = unknown> {
   private readonly authorize:
     ((req: Req) => AuthorizeResult | Promise<AuthorizeResult>) | undefined;
   private readonly maxClients: number;
+  private readonly maxBufferBytes: number;
+  private readonly onHookError: HookErrorReporter;
   private readonly heartbeatMs: number;
   private readonly dashboard: string | undefined;
+  private readonly history: DashboardHistory | undefined;
+  private readonly isCritical: (name: string) => boolean;
   private readonly clients = new Set<Client>();
   private unsubscribe: (() => void) | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -99,7 +126,14 @@ export class HealthRoutes<Req = unknown> {
       'admin',
       'stream',
       'dashboard',
+      'logger',
     ]);
+    const logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
+    this.onHookError = (hook, error) => {
+      if (logger !== undefined) {
+        log(logger, 'error', `[HEALTH] ${hook} hook failed: ${describeError(error)}`);
+      }
+    };
     if (options.registry !== undefined && !(options.registry instanceof CircuitBreakerRegistry)) {
       throw new ConfigError(
         OWNER,
@@ -149,7 +183,7 @@ export class HealthRoutes<Req = unknown> {
     this.sources = {
       registry: options.registry,
       limiters: options.limiters,
-      critical: critical as HealthSources['critical'],
+      critical: guardCritical(critical as HealthSources['critical'], this.onHookError),
     };
 
     const basePath = options.basePath ?? '/health';
@@ -179,11 +213,15 @@ export class HealthRoutes<Req = unknown> {
     }
     const stream = options.stream ?? {};
     checkObject(OWNER, 'stream', stream);
-    checkKnownKeys(OWNER, 'stream', stream, ['maxClients', 'heartbeatMs']);
+    checkKnownKeys(OWNER, 'stream', stream, ['maxClients', 'maxBufferBytes', 'heartbeatMs']);
     this.maxClients =
       stream.maxClients === undefined
         ? 100
         : integerOption(OWNER, 'stream.maxClients', stream.maxClients, 1, 100_000);
+    this.maxBufferBytes =
+      stream.maxBufferBytes === undefined
+        ? 65_536
+        : integerOption(OWNER, 'stream.maxBufferBytes', stream.maxBufferBytes, 1024, 64 * 2 ** 20);
     this.heartbeatMs =
       stream.heartbeatMs === undefined
         ? 15_000
@@ -191,13 +229,50 @@ export class HealthRoutes<Req = unknown> {
             min: 1000,
             timer: true,
           });
-    if (options.dashboard !== undefined && typeof options.dashboard !== 'boolean') {
-      throw new ConfigError(OWNER, 'dashboard', options.dashboard, 'must be a boolean');
+    this.isCritical = criticalPredicate(this.sources.critical);
+    const dashboard: unknown = options.dashboard ?? true;
+    let sampleIntervalMs = 5_000;
+    if (typeof dashboard === 'object' && dashboard !== null && !Array.isArray(dashboard)) {
+      const settings = dashboard as { sampleIntervalMs?: unknown };
+      checkKnownKeys(OWNER, 'dashboard', settings, ['sampleIntervalMs']);
+      if (settings.sampleIntervalMs !== undefined) {
+        sampleIntervalMs = durationOption(
+          OWNER,
+          'dashboard.sampleIntervalMs',
+          settings.sampleIntervalMs,
+          { min: 1000, timer: true },
+        );
+        if (sampleIntervalMs > 60_000) {
+          throw new ConfigError(
+            OWNER,
+            'dashboard.sampleIntervalMs',
+            settings.sampleIntervalMs,
+            'must be at most 60 s (the sparklines cover 15 minutes)',
+          );
+        }
+      }
+    } else if (typeof dashboard !== 'boolean') {
+      throw new ConfigError(
+        OWNER,
+        'dashboard',
+        options.dashboard,
+        'must be a boolean or { sampleIntervalMs }',
+      );
     }
-    this.dashboard =
-      options.dashboard === false
-        ? undefined
-        : dashboardPage({ basePath, admin: this.authorize !== undefined });
+    if (dashboard === false) {
+      this.dashboard = undefined;
+      this.history = undefined;
+    } else {
+      this.dashboard = dashboardPage({ basePath, admin: this.authorize !== undefined });
+      this.history = new DashboardHistory(
+        this.registry,
+        (options.limiters ?? []) as readonly DashboardLimiter[],
+        this.isCritical,
+        sampleIntervalMs,
+        HISTORY_WINDOW_MS,
+      );
+      this.sampleHistory();
+    }
   }
 
   /** Number of event streams open now. */
@@ -251,9 +326,16 @@ export class HealthRoutes<Req = unknown> {
           head,
         );
       }
+      case '/dashboard/history':
+        if (this.history === undefined) return undefined;
+        if (!read) return methodNotAllowed('GET, HEAD');
+        this.sampleHistory();
+        this.history.watchLimiters();
+        return bodyless(jsonResponse(200, this.history.document()), head);
       case '/dashboard':
         if (this.dashboard === undefined) return undefined;
         if (!read) return methodNotAllowed('GET, HEAD');
+        this.history?.watchLimiters();
         return {
           kind: 'response',
           status: 200,
@@ -295,11 +377,22 @@ export class HealthRoutes<Req = unknown> {
     return bodyless(jsonResponse(200, breaker.snapshot()), head);
   }
 
-  /** Ends every open event stream and stops the heartbeat. */
+  /** Starts the dashboard's sampler (again after `close()`, when the routes are used again). */
+  private sampleHistory(): void {
+    this.history?.start((sample) => {
+      if (this.clients.size > 0) this.broadcast('sample', sample);
+    });
+  }
+
+  /**
+   * Ends every open event stream and stops the heartbeat and the dashboard's sampling (which
+   * resume if the stream or the dashboard is used again).
+   */
   close(): void {
     for (const client of [...this.clients]) client.end();
     this.clients.clear();
     this.stopFeed();
+    this.history?.stop();
   }
 
   private async reset(name: string, req: Req): Promise<HttpResponse> {
@@ -307,7 +400,8 @@ export class HealthRoutes<Req = unknown> {
     let verdict: AuthorizeResult;
     try {
       verdict = await this.authorize(req);
-    } catch {
+    } catch (error) {
+      this.onHookError('admin.authorize', error);
       verdict = false;
     }
     if (verdict === 'unauthenticated') {
@@ -337,14 +431,26 @@ export class HealthRoutes<Req = unknown> {
       headers: SSE_HEADERS,
       start: (write, end) => {
         let open = true;
+        /** Bytes written since the connection last reported back-pressure; -1 while it flows. */
+        let backlog = -1;
+        const maxBufferBytes = this.maxBufferBytes;
         const client: Client = {
           write: (chunk) => {
             if (!open) return;
+            let flowing: unknown;
             try {
-              write(chunk);
+              flowing = write(chunk);
             } catch {
               client.end();
+              return;
             }
+            if (flowing !== false) {
+              backlog = -1;
+              return;
+            }
+            // A client that stops reading is dropped once its backlog passes the bound.
+            backlog = backlog === -1 ? 0 : backlog + chunk.length;
+            if (backlog > maxBufferBytes) client.end();
           },
           end: () => {
             if (!open) return;
@@ -360,8 +466,11 @@ export class HealthRoutes<Req = unknown> {
         };
         this.clients.add(client);
         this.startFeed();
+        const snapshots = (this.registry?.snapshot() ?? []).map((snapshot) =>
+          this.isCritical(snapshot.name) ? { ...snapshot, critical: true } : snapshot,
+        );
         client.write(
-          `retry: 5000\nid: ${this.eventId}\nevent: snapshot\ndata: ${JSON.stringify(this.registry?.snapshot() ?? [])}\n\n`,
+          `retry: 5000\nid: ${this.eventId}\nevent: snapshot\ndata: ${JSON.stringify(snapshots)}\n\n`,
         );
         return () => {
           if (!open) return;
@@ -379,14 +488,21 @@ export class HealthRoutes<Req = unknown> {
   }
 
   private startFeed(): void {
+    this.sampleHistory();
     if (this.unsubscribe !== undefined) return;
     const registry = this.registry;
     const offs: (() => void)[] = [];
     if (registry !== undefined) {
       offs.push(
-        registry.on('stateChange', ({ breaker }) => {
+        registry.on('stateChange', ({ breaker, from, to, reason }) => {
           const found = registry.find(breaker);
-          if (found !== undefined) this.broadcast('state', found.snapshot());
+          if (found === undefined) return;
+          const snapshot = found.snapshot();
+          this.broadcast('state', {
+            ...snapshot,
+            critical: this.isCritical(breaker),
+            transition: { at: Date.now(), from, to, reason },
+          });
         }),
         registry.on('add', ({ breaker }) => this.broadcast('state', breaker.snapshot())),
         registry.on('remove', ({ breaker }) => this.broadcast('removed', { name: breaker.name })),
@@ -405,6 +521,25 @@ export class HealthRoutes<Req = unknown> {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
   }
+}
+
+/**
+ * Wraps a `critical` predicate so that a hook that throws never breaks a health answer: the breaker
+ * counts as critical (an open circuit is not hidden by a broken hook) and the error is reported.
+ */
+function guardCritical(
+  critical: HealthSources['critical'],
+  onError: HookErrorReporter,
+): HealthSources['critical'] {
+  if (typeof critical !== 'function') return critical;
+  return (name) => {
+    try {
+      return Boolean(critical(name));
+    } catch (error) {
+      onError('critical', error);
+      return true;
+    }
+  };
 }
 
 function bodyless(response: HttpResponse, head: boolean): HttpResponse {

@@ -1,5 +1,6 @@
 import { type Duration, durationOption } from '../time/duration';
 import { BulkheadFullError } from '../errors';
+import { Listeners } from '../internal/listeners';
 import { neverAbortedSignal } from '../internal/never-aborted';
 import { checkKnownKeys, checkObject, integerOption } from '../internal/validate';
 import type { Policy } from '../policy';
@@ -17,6 +18,17 @@ export interface BulkheadOptions {
   queueTimeoutMs?: Duration;
 }
 
+/** Events of a {@link BulkheadPolicy}, for metrics and tracing (see {@link BulkheadPolicy.on}). */
+export interface BulkheadPolicyEvents {
+  /**
+   * A call was rejected with a `BulkheadFullError`: every slot and queue place was taken
+   * (`'full'`), or it waited longer than `queueTimeoutMs` (`'queueTimeout'`).
+   */
+  rejected: { readonly reason: 'full' | 'queueTimeout' };
+}
+
+const FULL = Object.freeze({ reason: 'full' as const });
+const QUEUE_TIMEOUT = Object.freeze({ reason: 'queueTimeout' as const });
 const OWNER = 'bulkhead';
 const KNOWN = ['maxConcurrent', 'maxQueue', 'queueTimeoutMs'] as const;
 
@@ -29,6 +41,8 @@ const KNOWN = ['maxConcurrent', 'maxQueue', 'queueTimeoutMs'] as const;
  * a `BulkheadFullError`. Queued calls start in arrival order as slots free up.
  */
 export class BulkheadPolicy implements Policy {
+  /** What this policy is, for instrumentation. */
+  readonly kind = 'bulkhead' as const;
   /** Calls allowed to run at once. */
   readonly maxConcurrent: number;
   /** Calls allowed to wait for a slot. */
@@ -37,6 +51,7 @@ export class BulkheadPolicy implements Policy {
   readonly queueTimeoutMs: number | undefined;
   private active = 0;
   private readonly queue: WaitQueue;
+  private listeners: Listeners<BulkheadPolicyEvents> | undefined = undefined;
 
   /** @throws ConfigError when an option is invalid */
   constructor(options: BulkheadOptions) {
@@ -53,7 +68,25 @@ export class BulkheadPolicy implements Policy {
         timer: true,
       });
     }
-    this.queue = new WaitQueue(this.maxConcurrent, this.maxQueue, this.queueTimeoutMs);
+    this.queue = new WaitQueue(this.maxConcurrent, this.maxQueue, this.queueTimeoutMs, () =>
+      this.listeners?.emit('rejected', QUEUE_TIMEOUT),
+    );
+  }
+
+  /**
+   * Subscribes to an event; returns the function that unsubscribes. A listener that throws never
+   * affects a call.
+   * @example
+   * ```ts
+   * policy.on('rejected', ({ reason }) => metrics.bulkheadRejected.inc({ reason }));
+   * ```
+   */
+  on<K extends keyof BulkheadPolicyEvents>(
+    event: K,
+    listener: (event: BulkheadPolicyEvents[K]) => void,
+  ): () => void {
+    this.listeners ??= new Listeners<BulkheadPolicyEvents>();
+    return this.listeners.add(event, listener);
   }
 
   /** Calls running now. */
@@ -78,6 +111,7 @@ export class BulkheadPolicy implements Policy {
       return this.run(fn, signal ?? neverAbortedSignal);
     }
     if (this.queue.size >= this.maxQueue) {
+      this.listeners?.emit('rejected', FULL);
       return Promise.reject(fullError(this.maxConcurrent, this.maxQueue));
     }
     return new Promise<T>((resolve, reject) => {
@@ -125,6 +159,7 @@ class WaitQueue {
     readonly maxConcurrent: number,
     readonly maxQueue: number,
     private readonly timeoutMs: number | undefined,
+    readonly onExpired: () => void,
   ) {}
 
   push(waiter: Waiter): void {
@@ -208,6 +243,7 @@ class Waiter {
     if (!this.queued) return;
     this.timer = undefined;
     this.queue.remove(this);
+    this.queue.onExpired();
     this.reject(fullError(this.queue.maxConcurrent, this.queue.maxQueue));
   }
 }

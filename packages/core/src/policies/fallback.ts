@@ -1,3 +1,4 @@
+import { Listeners } from '../internal/listeners';
 import { neverAbortedSignal } from '../internal/never-aborted';
 import { checkKnownKeys, checkObject, functionOption } from '../internal/validate';
 
@@ -5,6 +6,12 @@ import { checkKnownKeys, checkObject, functionOption } from '../internal/validat
 export interface FallbackOptions {
   /** Whether an error is replaced by the fallback; `false` rethrows it. @defaultValue every error */
   shouldHandle?: (error: unknown) => boolean;
+}
+
+/** Events of a {@link FallbackPolicy}, for metrics and tracing (see {@link FallbackPolicy.on}). */
+export interface FallbackPolicyEvents {
+  /** A failure is being replaced by the fallback. */
+  fallback: { readonly error: unknown };
 }
 
 const OWNER = 'fallback';
@@ -17,8 +24,11 @@ const OWNER = 'fallback';
  * caller's own signal is rethrown, not replaced: the caller has stopped waiting.
  */
 export class FallbackPolicy<R> {
+  /** What this policy is, for instrumentation. */
+  readonly kind = 'fallback' as const;
   private readonly handler: (error: unknown) => R | PromiseLike<R>;
   private readonly shouldHandle: ((error: unknown) => boolean) | undefined;
+  private listeners: Listeners<FallbackPolicyEvents> | undefined = undefined;
 
   /** @throws ConfigError when an option is invalid */
   constructor(
@@ -38,6 +48,22 @@ export class FallbackPolicy<R> {
   }
 
   /**
+   * Subscribes to an event; returns the function that unsubscribes. A listener that throws never
+   * affects a call.
+   * @example
+   * ```ts
+   * policy.on('fallback', ({ error }) => log.warn({ error }, 'served the cached price'));
+   * ```
+   */
+  on<K extends keyof FallbackPolicyEvents>(
+    event: K,
+    listener: (event: FallbackPolicyEvents[K]) => void,
+  ): () => void {
+    this.listeners ??= new Listeners<FallbackPolicyEvents>();
+    return this.listeners.add(event, listener);
+  }
+
+  /**
    * Runs `fn`, returning the fallback when it fails.
    * @throws the error of `fn` when `shouldHandle` refuses it or the caller aborted
    * @throws the error of the fallback function when it fails too
@@ -51,6 +77,7 @@ export class FallbackPolicy<R> {
     } catch (error) {
       if (signal !== undefined && signal.aborted) throw error;
       if (this.shouldHandle !== undefined && !this.shouldHandle(error)) throw error;
+      this.listeners?.emit('fallback', { error });
       return await this.handler(error);
     }
   }

@@ -1,6 +1,7 @@
 import { type Backoff, exponential } from './backoff';
 import { MAX_TIMER_MS } from '../time/duration';
 import { isBulkheadFullError, isCircuitOpenError, isRateLimitError } from '../errors';
+import { Listeners } from '../internal/listeners';
 import { neverAbortedSignal } from '../internal/never-aborted';
 import {
   checkKnownKeys,
@@ -58,6 +59,14 @@ export interface RetryOptions {
   onGiveUp?: (event: GiveUpEvent) => void;
 }
 
+/** Events of a {@link RetryPolicy}, for metrics and tracing (see {@link RetryPolicy.on}). */
+export interface RetryPolicyEvents {
+  /** An attempt failed and another follows after `delayMs`. */
+  retry: RetryEvent;
+  /** A retryable outcome was not retried (attempts or budget spent, or the caller aborted). */
+  giveUp: GiveUpEvent;
+}
+
 const OWNER = 'retry';
 const KNOWN = ['maxAttempts', 'backoff', 'retryOn', 'budget', 'onRetry', 'onGiveUp'] as const;
 
@@ -93,6 +102,8 @@ export function defaultRetryOn(outcome: RetryOutcome): boolean {
  * signal's reason.
  */
 export class RetryPolicy implements Policy {
+  /** What this policy is, for instrumentation. */
+  readonly kind = 'retry' as const;
   /** Most attempts per call, the first one included. */
   readonly maxAttempts: number;
   /** The budget shared by this policy's calls, if one is configured. */
@@ -101,6 +112,7 @@ export class RetryPolicy implements Policy {
   private readonly retryOn: ((outcome: RetryOutcome, attempt: number) => boolean) | undefined;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
   private readonly onGiveUp: ((event: GiveUpEvent) => void) | undefined;
+  private listeners: Listeners<RetryPolicyEvents> | undefined = undefined;
 
   /** @throws ConfigError when an option is invalid */
   constructor(options: RetryOptions = {}) {
@@ -142,6 +154,22 @@ export class RetryPolicy implements Policy {
   }
 
   /**
+   * Subscribes to an event; returns the function that unsubscribes. A listener that throws never
+   * affects a call; without listeners no event is built.
+   * @example
+   * ```ts
+   * policy.on('retry', ({ attempt, delayMs }) => log.info(`retry ${attempt} in ${delayMs} ms`));
+   * ```
+   */
+  on<K extends keyof RetryPolicyEvents>(
+    event: K,
+    listener: (event: RetryPolicyEvents[K]) => void,
+  ): () => void {
+    this.listeners ??= new Listeners<RetryPolicyEvents>();
+    return this.listeners.add(event, listener);
+  }
+
+  /**
    * Runs `fn`, retrying as configured.
    * @throws the last attempt's error, or the signal's reason when the caller aborts a delay
    */
@@ -179,12 +207,14 @@ export class RetryPolicy implements Policy {
         return settle<T>(outcome);
       }
       const delayMs = sanitize(this.backoff(attempt, previousDelayMs, failed ? value : undefined));
-      if (this.onRetry !== undefined) {
+      if (this.onRetry !== undefined || this.listeners?.has('retry') === true) {
+        const event: RetryEvent = { ...outcome, attempt, delayMs };
         try {
-          this.onRetry({ ...outcome, attempt, delayMs });
+          this.onRetry?.(event);
         } catch {
           // A hook must not change the outcome of the call.
         }
+        this.listeners?.emit('retry', event);
       }
       if (delayMs > 0) {
         try {
@@ -202,12 +232,14 @@ export class RetryPolicy implements Policy {
   }
 
   private giveUp(outcome: RetryOutcome, attempts: number, reason: GiveUpReason): void {
-    if (this.onGiveUp === undefined) return;
+    if (this.onGiveUp === undefined && this.listeners?.has('giveUp') !== true) return;
+    const event: GiveUpEvent = { ...outcome, attempts, reason };
     try {
-      this.onGiveUp({ ...outcome, attempts, reason });
+      this.onGiveUp?.(event);
     } catch {
       // A hook must not change the outcome of the call.
     }
+    this.listeners?.emit('giveUp', event);
   }
 }
 

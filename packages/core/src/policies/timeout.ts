@@ -1,5 +1,6 @@
 import { type Duration, durationOption } from '../time/duration';
 import { TimeoutError } from '../errors';
+import { Listeners } from '../internal/listeners';
 import { neverAbortedSignal } from '../internal/never-aborted';
 import { checkKnownKeys, checkObject } from '../internal/validate';
 import type { Policy } from '../policy';
@@ -9,6 +10,12 @@ import { isThenable } from '../internal/listeners';
 export interface TimeoutOptions {
   /** Time limit of each call, in milliseconds or as a string like `'2s'`. Required. */
   timeoutMs: Duration;
+}
+
+/** Events of a {@link TimeoutPolicy}, for metrics and tracing (see {@link TimeoutPolicy.on}). */
+export interface TimeoutPolicyEvents {
+  /** A call ran past the time limit and was rejected with a `TimeoutError`. */
+  timeout: { readonly timeoutMs: number };
 }
 
 const OWNER = 'timeout';
@@ -23,8 +30,11 @@ const OWNER = 'timeout';
  * afterwards, so a returned stream (a `fetch` body) stays readable.
  */
 export class TimeoutPolicy implements Policy {
+  /** What this policy is, for instrumentation. */
+  readonly kind = 'timeout' as const;
   /** The time limit of each call, in milliseconds. */
   readonly timeoutMs: number;
+  private listeners: Listeners<TimeoutPolicyEvents> | undefined = undefined;
 
   /** @throws ConfigError when the time limit is invalid */
   constructor(timeoutMs: Duration | TimeoutOptions) {
@@ -42,15 +52,41 @@ export class TimeoutPolicy implements Policy {
   }
 
   /**
+   * Subscribes to an event; returns the function that unsubscribes. A listener that throws never
+   * affects a call; without listeners a call pays nothing for events.
+   * @example
+   * ```ts
+   * policy.on('timeout', ({ timeoutMs }) => log.warn(`call exceeded ${timeoutMs} ms`));
+   * ```
+   */
+  on<K extends keyof TimeoutPolicyEvents>(
+    event: K,
+    listener: (event: TimeoutPolicyEvents[K]) => void,
+  ): () => void {
+    this.listeners ??= new Listeners<TimeoutPolicyEvents>();
+    return this.listeners.add(event, listener);
+  }
+
+  /**
    * Runs `fn` with a time limit.
    * @throws TimeoutError when the time limit passes first
    * @throws the caller's signal's reason when it aborts first
    */
   execute<T>(fn: (signal: AbortSignal) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-    return new TimeoutCall<T>(
+    const call = new TimeoutCall<T>(
       this.timeoutMs,
       signal === undefined || signal === neverAbortedSignal ? undefined : signal,
-    ).run(fn);
+    );
+    const promise = call.run(fn);
+    if (this.listeners?.has('timeout') === true) this.reportTimeout(promise, call);
+    return promise;
+  }
+
+  /** Emits `timeout` when this call's own time limit (not an inner one) rejects it. */
+  private reportTimeout(promise: Promise<unknown>, call: { readonly timedOut: boolean }): void {
+    promise.then(undefined, () => {
+      if (call.timedOut) this.listeners?.emit('timeout', { timeoutMs: this.timeoutMs });
+    });
   }
 }
 
