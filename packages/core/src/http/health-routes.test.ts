@@ -112,6 +112,28 @@ describe('HealthRoutes', () => {
     expect(warn.checks['api:rate-limit-store']![0]!.output).toMatch(/fallback/);
   });
 
+  it('reports load shedders: warn while one sheds requests', async () => {
+    let shedding = false;
+    const shedder = {
+      name: 'web',
+      snapshot: () => ({ limit: 20, inFlight: 20, rejected: shedding ? 7 : 0, shedding }),
+    };
+    const { routes } = setup({ loadShedders: [shedder], dashboard: false });
+    open.push(routes);
+    const calm = JSON.parse((await call(routes, 'GET', '/health')).body as string) as {
+      status: string;
+    };
+    expect(calm.status).toBe('pass');
+    shedding = true;
+    const report = JSON.parse((await call(routes, 'GET', '/health')).body as string) as {
+      status: string;
+      checks: Record<string, unknown>;
+    };
+    expect(report.status).toBe('warn');
+    expect(Object.keys(report.checks)).toContain('web:load-shedder');
+    expect(() => setup({ loadShedders: [{}] as never })).toThrow(/loadShedders\[0\]/);
+  });
+
   it('lists breakers and finds one by its url-encoded name; 404 and 400 otherwise', async () => {
     const { routes } = setup();
     const list = JSON.parse((await call(routes, 'GET', '/health/circuit-breakers')).body) as {

@@ -5,14 +5,20 @@ import { describeError, log, loggerOption, type Logger } from '../internal/log';
 import { CircuitBreakerRegistry } from '../breaker/registry';
 import { DASHBOARD_CSP, dashboardPage } from './dashboard-page';
 import { DashboardHistory, type DashboardLimiter } from './dashboard/history';
-import { criticalPredicate, healthReport, isReady, type HealthSources } from './health-report';
+import {
+  criticalPredicate,
+  healthReport,
+  isReady,
+  type HealthReportSources,
+  type HealthSources,
+} from './health-report';
 import { jsonResponse, problemResponse, type HttpResponse } from './http-response';
 
 /** The answer of an admin `authorize` hook: `true` allows, `false` → 403, `'unauthenticated'` → 401. */
 export type AuthorizeResult = boolean | 'unauthenticated';
 
 /** Options of the health routes, shared by every HTTP adapter. */
-export interface HealthRoutesOptions<Req = unknown> extends HealthSources {
+export interface HealthRoutesOptions<Req = unknown> extends HealthReportSources {
   /** Path the routes live under. @defaultValue `'/health'` */
   basePath?: string;
   /**
@@ -100,7 +106,7 @@ const HISTORY_WINDOW_MS = 15 * 60_000;
 export class HealthRoutes<Req = unknown> {
   /** The path the routes live under. */
   readonly basePath: string;
-  private readonly sources: HealthSources;
+  private readonly sources: HealthReportSources;
   private readonly registry: CircuitBreakerRegistry | undefined;
   private readonly authorize:
     ((req: Req) => AuthorizeResult | Promise<AuthorizeResult>) | undefined;
@@ -121,6 +127,7 @@ export class HealthRoutes<Req = unknown> {
     checkKnownKeys(OWNER, '', options, [
       'registry',
       'limiters',
+      'loadShedders',
       'critical',
       'basePath',
       'admin',
@@ -167,6 +174,30 @@ export class HealthRoutes<Req = unknown> {
         }
       });
     }
+    if (options.loadShedders !== undefined) {
+      if (!Array.isArray(options.loadShedders)) {
+        throw new ConfigError(
+          OWNER,
+          'loadShedders',
+          options.loadShedders,
+          'must be an array of load shedders',
+        );
+      }
+      options.loadShedders.forEach((shedder: unknown, i) => {
+        if (
+          typeof shedder !== 'object' ||
+          shedder === null ||
+          typeof (shedder as { snapshot?: unknown }).snapshot !== 'function'
+        ) {
+          throw new ConfigError(
+            OWNER,
+            `loadShedders[${i}]`,
+            shedder,
+            'must be a load shedder (with snapshot())',
+          );
+        }
+      });
+    }
     const critical = options.critical;
     if (
       critical !== undefined &&
@@ -183,6 +214,7 @@ export class HealthRoutes<Req = unknown> {
     this.sources = {
       registry: options.registry,
       limiters: options.limiters,
+      loadShedders: options.loadShedders,
       critical: guardCritical(critical as HealthSources['critical'], this.onHookError),
     };
 
