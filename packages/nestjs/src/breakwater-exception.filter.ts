@@ -2,6 +2,7 @@ import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common'
 import {
   BulkheadFullError,
   CircuitOpenError,
+  ConcurrencyLimitError,
   RateLimitError,
   TimeoutError,
   errorResponse,
@@ -11,7 +12,7 @@ import { writeResponse } from './internal/write-response';
 
 /**
  * Answers Breakwater errors on both platforms with what core decides: `CircuitOpenError` and
- * `BulkheadFullError` → 503, `RateLimitError` and `RateLimitedException` → 429, `TimeoutError` →
+ * `BulkheadFullError` and `ConcurrencyLimitError` → 503, `RateLimitError` and `RateLimitedException` → 429, `TimeoutError` →
  * 504, each as `application/problem+json` with `Retry-After` where it applies. The error's own
  * message is never exposed. Other errors never reach it. On a WebSocket gateway the same body is
  * sent as the `exception` event (as Nest's own WebSocket filter does); in other contexts
@@ -28,7 +29,14 @@ import { writeResponse } from './internal/write-response';
  * // or, in a module: { provide: APP_FILTER, useClass: BreakwaterExceptionFilter }
  * ```
  */
-@Catch(CircuitOpenError, RateLimitError, TimeoutError, BulkheadFullError, BreakwaterHttpException)
+@Catch(
+  CircuitOpenError,
+  RateLimitError,
+  TimeoutError,
+  BulkheadFullError,
+  ConcurrencyLimitError,
+  BreakwaterHttpException,
+)
 export class BreakwaterExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response =

@@ -14,6 +14,7 @@ import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import {
   BulkheadFullError,
   CircuitOpenError,
+  ConcurrencyLimitError,
   RateLimitError,
   TimeoutError,
 } from '@breakwater/core';
@@ -34,6 +35,10 @@ class FailController {
   @Get('bulkhead')
   bulkhead(): never {
     throw new BulkheadFullError(10, 0);
+  }
+  @Get('overloaded')
+  overloaded(): never {
+    throw ConcurrencyLimitError.create('plant-db', 8, 1_500);
   }
   @Get('limited')
   limited(): never {
@@ -62,6 +67,7 @@ describe.each(platforms)('BreakwaterExceptionFilter on %s', (platform) => {
     ['open', 503, '3', { breaker: 'payments' }],
     ['timeout', 504, undefined, { title: 'Gateway Timeout' }],
     ['bulkhead', 503, '1', { title: 'Service Unavailable' }],
+    ['overloaded', 503, '2', { title: 'Service Unavailable' }],
     ['limited', 429, '30', { retryAfter: 30 }],
   ])('answers %s with %i problem+json', async (path, status, retryAfter, body) => {
     const res = await request(httpServer(app)).get(`/fail/${path}`).expect(status);
