@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { CircuitBreaker } from './circuit-breaker';
 import { isCircuitOpenError, isTimeoutError } from '../errors';
 import { boom, ok, fail, make } from '../../test/breaker-helpers';
 
@@ -119,3 +120,17 @@ describe('CircuitBreaker fallback and wrap', () => {
     expect(fallback.mock.calls[1]![1]).toBe('fern');
   });
 });
+
+describe('CircuitBreaker durations', () => {
+  it('times calls on a monotonic clock with sub-millisecond resolution by default', async () => {
+    const breaker = new CircuitBreaker({ name: 'timed' });
+    const durations: number[] = [];
+    breaker.on('success', ({ durationMs }) => durations.push(durationMs));
+    for (let i = 0; i < 5; i++) await breaker.execute(() => Promise.resolve(i));
+    expect(durations).toHaveLength(5);
+    expect(durations.every((d) => d >= 0 && d < 1_000)).toBe(true);
+    // Date.now() would give whole milliseconds (mostly 0); performance.now() gives fractions.
+    expect(durations.some((d) => !Number.isInteger(d))).toBe(true);
+  });
+});
+

@@ -20,6 +20,9 @@ import { Listeners, isThenable, reportHookError } from '../internal/listeners';
 import { describeError, log } from '../internal/log';
 import { neverAbortedSignal } from '../internal/never-aborted';
 import { TimeoutCall } from '../policies/timeout';
+import { systemClock, type Clock } from '../time/clock';
+
+const monotonicClock: Clock = { now: () => performance.now() };
 
 /** A protected function: `execute` passes a signal, `wrap` passes the caller's arguments. */
 export type CallFn = ((signal: AbortSignal) => unknown) | ((...args: unknown[]) => unknown);
@@ -44,11 +47,17 @@ export class BreakerCalls implements PermitHost {
   rejected = 0;
   ignored = 0;
   readonly onHookError: ((error: unknown, event: string) => void) | undefined;
+  /**
+   * Times calls: a monotonic clock with sub-millisecond resolution (`performance.now()`) unless
+   * the breaker was given a clock of its own.
+   */
+  private readonly stopwatch: Clock;
 
   constructor(readonly o: ResolvedBreakerOptions) {
     this.machine = new CircuitStateMachine(o, (from, to, reason) =>
       this.transitioned(from, to, reason),
     );
+    this.stopwatch = o.clock === systemClock ? monotonicClock : o.clock;
     this.timed = false;
     this.updateTimed();
     const logger = o.logger;
@@ -79,7 +88,7 @@ export class BreakerCalls implements PermitHost {
       this.emitRejected();
       return undefined;
     }
-    return new Permit(this, ticket, this.timed ? this.o.clock.now() : NaN);
+    return new Permit(this, ticket, this.timed ? this.stopwatch.now() : NaN);
   }
 
   /**
@@ -124,7 +133,7 @@ export class BreakerCalls implements PermitHost {
       if (ticket === REJECTED) return this.reject(args);
       return this.claimThenRun(fn, thisArg, args, signal);
     }
-    const start = this.timed ? this.o.clock.now() : NaN;
+    const start = this.timed ? this.stopwatch.now() : NaN;
     let result: unknown;
     if (this.o.timeoutMs > 0) {
       const call = new TimeoutCall<unknown>(
@@ -294,7 +303,7 @@ export class BreakerCalls implements PermitHost {
 
   /** Measures the call, emits the timed events; returns whether the call was slow. */
   private timedEvents(outcome: Outcome, start: number, error: unknown): boolean {
-    const durationMs = Number.isNaN(start) ? 0 : this.o.clock.now() - start;
+    const durationMs = Number.isNaN(start) ? 0 : this.stopwatch.now() - start;
     const slow = this.o.slowCallDurationMs > 0 && durationMs > this.o.slowCallDurationMs;
     const listeners = this.listeners;
     if (listeners !== undefined) {
