@@ -93,8 +93,8 @@ export class RateLimitGuard implements CanActivate {
   }
 
   /**
-   * The request and response of a context (as `ThrottlerGuard.getRequestResponse` in
-   * `@nestjs/throttler`); `undefined` lets the call through unlimited. By default:
+   * The request and response of a context (as throttler's `ThrottlerGuard.getRequestResponse`);
+   * `undefined` lets the call through unlimited. By default:
    * - `http`: the platform's request and response;
    * - `graphql`: `req` and `res` (or `reply`) of the GraphQL context. The Apollo driver's
    *   default context has `req`, and on Express `req.res`; on Fastify give
