@@ -169,19 +169,22 @@ describeCluster('Both stores on a 3-master Redis Cluster', () => {
         let reached = 0;
         let worstMs = 0;
         for (let i = 0; i < 200 && breaker.state === 'closed'; i++) {
-          const started = performance.now();
+          // Time spent in the breaker: before the call starts, and after it fails.
+          let started = performance.now();
           await breaker
             .execute(async () => {
+              worstMs = Math.max(worstMs, performance.now() - started);
               reached++;
               await sleep(5);
+              started = performance.now();
               throw new Error('dependency down');
             })
             .catch(() => {});
-          worstMs = Math.max(worstMs, performance.now() - started - 5);
+          worstMs = Math.max(worstMs, performance.now() - started);
         }
         expect(breaker.state).toBe('open');
         expect(reached).toBeLessThan(4 + 80);
-        expect(worstMs).toBeLessThan(200);
+        expect(worstMs).toBeLessThan(100);
       }
     }, 30_000);
   });
