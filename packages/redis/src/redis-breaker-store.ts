@@ -78,7 +78,8 @@ export interface RedisBreakerStoreOptions {
   /**
    * Longest a script call may take. One that fails, answers junk or takes longer makes the store
    * unavailable for that breaker, which then decides on its own counts until a probe (one at a
-   * time, at each flush interval) is answered. `close()` takes at most about this long too.
+   * time, at each flush interval) is answered; a trip the breaker handed to the store waits a
+   * quarter of it. `close()` takes at most about twice this long.
    * @defaultValue 300
    */
   commandTimeoutMs?: Duration;
@@ -335,6 +336,7 @@ export class RedisBreakerStore implements BreakerStore {
         !this.sharded || this.shardsSubscribed.has(this.channelOf(link.breaker.name)),
       claimTimeoutMs,
       urgentGapMs: this.flushIntervalMs / 5,
+      tripWaitMs: this.commandTimeoutMs / 4,
       run: (link, op, args) => this.run(link, op, args),
       markDirty: (link) => {
         if (!this.closed) this.dirty.add(link);

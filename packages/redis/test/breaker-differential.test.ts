@@ -208,7 +208,9 @@ describeRedis(`Local and Redis circuits agree (differential)${skipReason}`, () =
       client,
       prefix: `test:diff:${runId}:`,
       quietPeriodMs: 0,
+      // Generous bounds: a slow answer on a loaded machine must not send a breaker local.
       claimTimeoutMs: 10_000,
+      commandTimeoutMs: 10_000,
       clock,
     });
     // Wait until the store subscribed: breakers connect to an available store.
