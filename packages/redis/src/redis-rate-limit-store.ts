@@ -117,8 +117,8 @@ const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
  * import { RedisRateLimitStore, createRedisClient } from '@breakwater/redis';
  *
  * const client = createRedisClient('redis://localhost:6379', { lazyConnect: true });
- * await client.connect();
  * const store = new RedisRateLimitStore({ client });
+ * await store.ready(); // connect before serving
  * const limiter = new RateLimiter({ name: 'api', rate: '100/m', store });
  * const decision = await limiter.consume('user:42');
  * ```
