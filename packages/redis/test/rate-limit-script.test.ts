@@ -15,7 +15,7 @@ const describeRedis = redisUrl ? describe : describe.skip;
 const title = `rate-limit script against the reference algorithms${skipReason}`;
 
 const SERVER_TIME = "redis.call('TIME')";
-const EXPIRY = "'PX', string.format('%.0f', expiresAt - serverNow)";
+const EXPIRY = "'PX', expiresAt - serverNow";
 
 /**
  * The production script with its clock taken from ARGV[7..8] (seconds, microseconds) instead of
