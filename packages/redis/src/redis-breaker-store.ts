@@ -318,6 +318,20 @@ export class RedisBreakerStore implements BreakerStore {
           : given.duplicate()),
       SUBSCRIBER_METHODS,
     );
+    const subscriberCluster = subscriber as unknown as { isCluster?: boolean; options?: object };
+    if (
+      this.sharded &&
+      subscriberCluster.isCluster === true &&
+      (subscriberCluster.options as { shardedSubscribers?: unknown } | undefined)
+        ?.shardedSubscribers !== true
+    ) {
+      throw new ConfigError(
+        OWNER,
+        'subscriber',
+        '<a Cluster>',
+        'must be created with shardedSubscribers: true for sharded pub/sub (or set shardedPubSub: false)',
+      );
+    }
     if (this.sharded && typeof subscriber.ssubscribe !== 'function') {
       throw new ConfigError(
         OWNER,

@@ -103,6 +103,16 @@ describeCluster('Both stores on a 3-master Redis Cluster', () => {
       return breakers;
     };
 
+    it('refuses a Cluster subscriber without sharded subscribers for sharded pub/sub', async () => {
+      const client = await newCluster();
+      const subscriber = new Cluster([...cluster.nodes], { lazyConnect: true });
+      expect(() => new RedisBreakerStore({ client, subscriber })).toThrow(/shardedSubscribers/);
+      const plain = new RedisBreakerStore({ client, subscriber, shardedPubSub: false });
+      expect(plain.sharded).toBe(false);
+      await plain.close();
+      subscriber.disconnect();
+    });
+
     it('uses sharded pub/sub on Redis 7+ Cluster, on the slot of the breaker keys', async () => {
       const client = await newCluster();
       const store = new RedisBreakerStore({ client });
