@@ -16,7 +16,7 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
-/** Whether the server's version accepts `SPUBLISH` (sharded pub/sub, Redis 7+). */
+/** The major version of the redis-server on the PATH (7 and later have sharded pub/sub). */
 export function redisMajorVersion(): number {
   const out = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout ?? '';
   const match = /v=(\d+)\./.exec(out);

@@ -78,7 +78,8 @@ export interface RedisBreakerStoreOptions {
   /**
    * Longest a script call may take. One that fails, answers junk or takes longer makes the store
    * unavailable for that breaker, which then decides on its own counts until a probe (one at a
-   * time, at each flush interval) is answered. `close()` takes at most about this long too.
+   * time, at each flush interval) is answered; a trip the breaker handed to the store waits a
+   * quarter of it. `close()` takes at most about twice this long.
    * @defaultValue 300
    */
   commandTimeoutMs?: Duration;
@@ -150,17 +151,19 @@ const SUBSCRIBER_METHODS = ['subscribe', 'on'] as const;
  * - Decisions are taken on the totals of every process, atomically, in one Lua script that
  *   carries a generation number: a batch or a probe outcome from an older generation is
  *   refused, so two processes never open or close the same circuit twice.
- * - Transitions are published on one channel (`<prefix>events`) and followed by every process
- *   within milliseconds, through one subscriber connection per store.
+ * - Transitions are published on one channel (`<prefix>events`; on a Redis 7 Cluster, over
+ *   sharded pub/sub on each breaker's own channel) and followed by every process within
+ *   milliseconds, through one subscriber connection per store.
  * - Half-open probe permits are claimed in the script, so exactly `halfOpen.maxConcurrent`
  *   probes run across all processes. `execute()` waits for its claim (at most
  *   `claimTimeoutMs`); `tryAcquire()` stays synchronous: it returns `undefined` and claims a
  *   permit in the background, which its next call receives (a permit unused for 1 s is given
  *   back).
  * - `open()`, `openFor()`, `reset()` and `disable()` on any process apply to all.
- * - Redis unreachable: each breaker keeps working on its own counts (it trips, probes and closes
- *   by itself) with no call waiting on Redis; when both connections are back it resyncs, and
- *   the shared state wins.
+ * - Redis unreachable, hung, refusing (OOM, ACL) or answering junk: an operation that fails or
+ *   takes longer than `commandTimeoutMs` degrades that breaker, which keeps working on its own
+ *   counts (it trips, probes and closes by itself) with no call waiting on Redis; one probe at a
+ *   time finds Redis again, the breaker resyncs, and the shared state wins. `close()` is bounded.
  *
  * @throws ConfigError at construction when an option is invalid
  * @example
@@ -169,6 +172,7 @@ const SUBSCRIBER_METHODS = ['subscribe', 'on'] as const;
  * import { RedisBreakerStore, createRedisClient } from '@breakwater/redis';
  *
  * const store = new RedisBreakerStore({ client: createRedisClient(process.env.REDIS_URL!) });
+ * await store.ready().catch(() => {}); // connect before serving
  * const registry = new CircuitBreakerRegistry({ defaults: { store } });
  * const breaker = registry.get('plant-id');
  * ```
@@ -314,6 +318,20 @@ export class RedisBreakerStore implements BreakerStore {
           : given.duplicate()),
       SUBSCRIBER_METHODS,
     );
+    const subscriberCluster = subscriber as unknown as { isCluster?: boolean; options?: object };
+    if (
+      this.sharded &&
+      subscriberCluster.isCluster === true &&
+      (subscriberCluster.options as { shardedSubscribers?: unknown } | undefined)
+        ?.shardedSubscribers !== true
+    ) {
+      throw new ConfigError(
+        OWNER,
+        'subscriber',
+        '<a Cluster>',
+        'must be created with shardedSubscribers: true for sharded pub/sub (or set shardedPubSub: false)',
+      );
+    }
     if (this.sharded && typeof subscriber.ssubscribe !== 'function') {
       throw new ConfigError(
         OWNER,
@@ -335,6 +353,7 @@ export class RedisBreakerStore implements BreakerStore {
         !this.sharded || this.shardsSubscribed.has(this.channelOf(link.breaker.name)),
       claimTimeoutMs,
       urgentGapMs: this.flushIntervalMs / 5,
+      tripWaitMs: this.commandTimeoutMs / 4,
       run: (link, op, args) => this.run(link, op, args),
       markDirty: (link) => {
         if (!this.closed) this.dirty.add(link);

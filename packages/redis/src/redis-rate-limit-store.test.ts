@@ -158,15 +158,18 @@ describe('RedisRateLimitStore commands', () => {
 
   it('rejects every decision of a batch whose reply has the wrong length', async () => {
     const client = fakeClient();
-    client.evalsha.mockResolvedValueOnce([1, 1, 1, 0]);
+    // The first decision of the tick goes alone; the two after it go together.
+    client.evalsha.mockResolvedValueOnce([1, 1, 1, 0]).mockResolvedValueOnce([1, 1, 1, 0]);
     const store = storeWith(client);
     const results = await Promise.allSettled([
+      store.consume('first', 1, rule),
       store.consume('a', 1, rule),
       store.consume('b', 1, rule),
     ]);
-    expect(client.evalsha).toHaveBeenCalledTimes(1);
-    expect(client.evalsha.mock.calls[0]?.[1]).toBe(2);
-    for (const result of results) {
+    expect(client.evalsha).toHaveBeenCalledTimes(2);
+    expect(client.evalsha.mock.calls[1]?.[1]).toBe(2);
+    expect(results[0].status).toBe('fulfilled');
+    for (const result of results.slice(1)) {
       expect(result.status).toBe('rejected');
       expect(isRedisReplyError((result as PromiseRejectedResult).reason)).toBe(true);
     }

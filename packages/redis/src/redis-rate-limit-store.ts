@@ -70,8 +70,8 @@ interface Queued {
   readonly rule: RateLimitRule;
   /** Negative: a refund. */
   readonly cost: number;
-  resolve(decision: RateLimitDecision): void;
-  reject(error: unknown): void;
+  readonly resolve: (decision: RateLimitDecision) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** Most decisions in one script call. */
@@ -117,8 +117,8 @@ const SCRIPT_CLIENT_METHODS = ['evalsha', 'eval', 'del', 'connect'] as const;
  * import { RedisRateLimitStore, createRedisClient } from '@breakwater/redis';
  *
  * const client = createRedisClient('redis://localhost:6379', { lazyConnect: true });
- * await client.connect();
  * const store = new RedisRateLimitStore({ client });
+ * await store.ready(); // connect before serving
  * const limiter = new RateLimiter({ name: 'api', rate: '100/m', store });
  * const decision = await limiter.consume('user:42');
  * ```
@@ -138,8 +138,10 @@ export class RedisRateLimitStore implements RateLimitStore {
   private readonly failFast: boolean;
   /** Whether decisions of one tick share a script call (not on a Cluster). */
   private readonly coalesce: boolean;
-  /** Decisions asked for in this tick, sent together at its end. */
+  /** Decisions asked for in this tick after its first, sent together at its end. */
   private queue: Queued[] = [];
+  /** Whether a decision went in this tick (the next ones wait for its end). */
+  private tickOpen = false;
   /** Whether the client has been ready once. */
   private wasReady: boolean;
   /** Settles at the client's first `ready` (only while it has never been ready). */
@@ -207,26 +209,58 @@ export class RedisRateLimitStore implements RateLimitStore {
     await this.enqueue(key, -cost, rule);
   }
 
+  /**
+   * The first decision of a tick goes at once (a lone decision waits for nothing); the ones
+   * asked for after it in the same tick wait for its end and go together.
+   */
   private enqueue(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
     return new Promise<RateLimitDecision>((resolve, reject) => {
-      const queue = this.queue;
-      queue.push({ key: this.redisKey(key, rule), rule, cost, resolve, reject });
-      if (queue.length === 1) queueMicrotask(this.drain);
+      const item: Queued = { key: this.redisKey(key, rule), rule, cost, resolve, reject };
+      if (this.coalesce && this.tickOpen) {
+        this.queue.push(item);
+        return;
+      }
+      if (this.coalesce) {
+        this.tickOpen = true;
+        queueMicrotask(this.drain);
+      }
+      this.sendOne(item);
     });
   }
 
-  /** Sends what the tick asked for: one batch (in chunks), or one call each on a Cluster. */
+  /** Sends the decisions that came after the first of the tick: one batch (in chunks). */
   private readonly drain = (): void => {
+    this.tickOpen = false;
     const queue = this.queue;
+    if (queue.length === 0) return;
     this.queue = [];
-    if (!this.coalesce) {
-      for (const item of queue) this.send([item]);
-      return;
-    }
     for (let i = 0; i < queue.length; i += MAX_BATCH) this.send(queue.slice(i, i + MAX_BATCH));
   };
 
+  /** One decision in its own script call: no arrays built, the reply read in place. */
+  private sendOne(item: Queued): void {
+    const client = this.client;
+    const { key, rule, cost } = item;
+    const code = ALGORITHM_CODE[rule.algorithm];
+    const { limit, windowMs, burst, blockDurationMs } = rule;
+    const settle = (reply: unknown): void => {
+      if (Array.isArray(reply) && reply.length === 4) settleAt(item, reply, 0);
+      else item.reject(RedisReplyError.create('a rate-limit decision', reply));
+    };
+    client
+      .evalsha(RATE_LIMIT_SCRIPT_SHA, 1, key, code, limit, windowMs, burst, blockDurationMs, cost)
+      .then(settle, (error: unknown) => {
+        if (!isNoScript(error)) return item.reject(error);
+        // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script
+        // and caches it again, on the node that owns the key.
+        client
+          .eval(RATE_LIMIT_SCRIPT, 1, key, code, limit, windowMs, burst, blockDurationMs, cost)
+          .then(settle, item.reject);
+      });
+  }
+
   private send(batch: readonly Queued[]): void {
+    if (batch.length === 1) return this.sendOne(batch[0]!);
     const client = this.client;
     const args: (string | number)[] = [];
     for (const { key } of batch) args.push(key);
@@ -241,34 +275,21 @@ export class RedisRateLimitStore implements RateLimitStore {
       );
     }
     const n = batch.length;
-    client
-      .evalsha(RATE_LIMIT_SCRIPT_SHA, n, ...args)
-      .catch((error: unknown) => {
-        if (!isNoScript(error)) throw error;
-        // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script
-        // and caches it again, on the node that owns the keys.
-        return client.eval(RATE_LIMIT_SCRIPT, n, ...args);
-      })
-      .then(
-        (reply) => {
-          if (!Array.isArray(reply) || reply.length !== 4 * n) {
-            const error = RedisReplyError.create('a batch of rate-limit decisions', reply);
-            for (const item of batch) item.reject(error);
-            return;
-          }
-          for (let i = 0; i < n; i++) {
-            const item = batch[i]!;
-            try {
-              item.resolve(decisionOf(reply.slice(4 * i, 4 * i + 4), item.rule));
-            } catch (error) {
-              item.reject(error);
-            }
-          }
-        },
-        (error: unknown) => {
-          for (const item of batch) item.reject(error);
-        },
-      );
+    const settle = (reply: unknown): void => {
+      if (!Array.isArray(reply) || reply.length !== 4 * n) {
+        const error = RedisReplyError.create('a batch of rate-limit decisions', reply);
+        for (const item of batch) item.reject(error);
+        return;
+      }
+      for (let i = 0; i < n; i++) settleAt(batch[i]!, reply, 4 * i);
+    };
+    const fail = (error: unknown): void => {
+      for (const item of batch) item.reject(error);
+    };
+    client.evalsha(RATE_LIMIT_SCRIPT_SHA, n, ...args).then(settle, (error: unknown) => {
+      if (!isNoScript(error)) return fail(error);
+      client.eval(RATE_LIMIT_SCRIPT, n, ...args).then(settle, fail);
+    });
   }
 
   /**
@@ -346,26 +367,29 @@ const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 /**
- * The decision in a script reply, checked: `[allowed 0|1, remaining, resetMs, retryAfterMs]`,
- * whole numbers >= 0, `remaining` at most the limit, no wait when allowed.
- * @throws RedisReplyError when the reply is anything else
+ * Settles `item` with the decision at `offset` of a script reply, checked:
+ * `[allowed 0|1, remaining, resetMs, retryAfterMs]`, whole numbers >= 0, `remaining` at most the
+ * limit, no wait when allowed; anything else rejects it with {@link RedisReplyError}.
  */
-function decisionOf(reply: unknown, rule: RateLimitRule): RateLimitDecision {
+function settleAt(item: Queued, reply: readonly unknown[], offset: number): void {
+  const rule = item.rule;
   const limit = rule.algorithm === 'token-bucket' ? rule.burst : rule.limit;
-  if (Array.isArray(reply) && reply.length === 4) {
-    const [allowed, remaining, resetMs, retryAfterMs] = reply as unknown[];
-    if (
-      (allowed === 0 || allowed === 1) &&
-      isCount(remaining) &&
-      remaining <= limit &&
-      isCount(resetMs) &&
-      isCount(retryAfterMs) &&
-      (allowed === 0 || retryAfterMs === 0)
-    ) {
-      return { allowed: allowed === 1, limit, remaining, resetMs, retryAfterMs };
-    }
+  const allowed = reply[offset];
+  const remaining = reply[offset + 1];
+  const resetMs = reply[offset + 2];
+  const retryAfterMs = reply[offset + 3];
+  if (
+    (allowed === 0 || allowed === 1) &&
+    isCount(remaining) &&
+    remaining <= limit &&
+    isCount(resetMs) &&
+    isCount(retryAfterMs) &&
+    (allowed === 0 || retryAfterMs === 0)
+  ) {
+    item.resolve({ allowed: allowed === 1, limit, remaining, resetMs, retryAfterMs });
+  } else {
+    item.reject(RedisReplyError.create('a rate-limit decision', reply.slice(offset, offset + 4)));
   }
-  throw RedisReplyError.create('a rate-limit decision', reply);
 }
 
 function isNoScript(error: unknown): boolean {

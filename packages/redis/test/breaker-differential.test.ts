@@ -28,7 +28,11 @@ interface Config {
   openDurationMs: number;
   backoff?: { multiplier: number; maxMs: number; resetAfterMs?: number };
   halfOpen: { maxConcurrent: number; successThreshold: number; maxWaitMs?: number };
-  rate?: { failureRateThreshold: number; minimumCalls: number; windowSize: number };
+  rate?: {
+    failureRateThreshold: number;
+    minimumCalls: number;
+    window: { type: 'count'; size: number } | { type: 'time'; durationMs: number; buckets: number };
+  };
 }
 
 const configArb: fc.Arbitrary<Config> = fc
@@ -55,7 +59,14 @@ const configArb: fc.Arbitrary<Config> = fc
       fc.record({
         failureRateThreshold: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constant(33.3)),
         minimumCalls: fc.integer({ min: 1, max: 6 }),
-        windowSize: fc.integer({ min: 1, max: 8 }),
+        window: fc.oneof(
+          fc.record({ type: fc.constant('count' as const), size: fc.integer({ min: 1, max: 8 }) }),
+          fc.record({
+            type: fc.constant('time' as const),
+            durationMs: fc.integer({ min: 10, max: 1_000 }),
+            buckets: fc.integer({ min: 1, max: 10 }),
+          }),
+        ),
       }),
       { nil: undefined, freq: 2 },
     ),
@@ -178,7 +189,7 @@ function options(config: Config, clock: { now(): number }, name: string): Circui
   if (config.rate !== undefined) {
     result.failureRateThreshold = config.rate.failureRateThreshold;
     result.minimumCalls = config.rate.minimumCalls;
-    result.window = { type: 'count', size: config.rate.windowSize };
+    result.window = { ...config.rate.window };
   }
   return result;
 }
@@ -197,7 +208,9 @@ describeRedis(`Local and Redis circuits agree (differential)${skipReason}`, () =
       client,
       prefix: `test:diff:${runId}:`,
       quietPeriodMs: 0,
+      // Generous bounds: a slow answer on a loaded machine must not send a breaker local.
       claimTimeoutMs: 10_000,
+      commandTimeoutMs: 10_000,
       clock,
     });
     // Wait until the store subscribed: breakers connect to an available store.

@@ -115,6 +115,43 @@ describeRedis(`Shared breakers when redis-server is killed under load${skipReaso
     const health = await all<{ unhandled: number }>('health');
     expect(health.every((h) => h.unhandled === 0)).toBe(true);
   }, 40_000);
+
+  it('a frozen redis-server (SIGSTOP): every worker opens by its own rules, none waits', async () => {
+    const name = `frozen-${runId}`;
+    await all('create', { name, options: { failureThreshold: 5, openDurationMs: 60_000 } });
+    server.signal('SIGSTOP');
+    try {
+      // Connected, so every store still looks available: only the missing answers tell.
+      expect(await all<boolean>('available')).toEqual([true, true, true, true]);
+      await all('startLoad', { name, intervalMs: 2, maxMs: 5_000, fail: true });
+      await until(() => everyone(name, 'open'), 'every worker to open', 3_000);
+      for (const stats of await all<LoadStats>('stopLoad', { name })) {
+        // The threshold, plus the calls made while the trip waited for the store (a quarter of
+        // commandTimeoutMs, 75 ms at one call every 2 ms or more).
+        expect(stats.failed).toBeGreaterThanOrEqual(5);
+        expect(stats.failed).toBeLessThan(5 + 45);
+        expect(stats.unexpected).toBe(0);
+        expect(stats.maxLatencyMs).toBeLessThan(100);
+      }
+    } finally {
+      server.signal('SIGCONT');
+    }
+    // Answers again: once each worker's probe is answered (one flush interval or so), an
+    // operator action anywhere reaches everyone. Until then it stays local: ask again.
+    await until(
+      async () => {
+        await workers[3]!.request('open', { name });
+        await sleep(100);
+        return everyone(name, 'forced_open');
+      },
+      'every worker to follow open() once Redis answers',
+      5_000,
+    );
+    await workers[0]!.request('reset', { name });
+    await until(() => everyone(name, 'closed'), 'every worker to follow reset()', 3_000);
+    const health = await all<{ unhandled: number }>('health');
+    expect(health.every((h) => h.unhandled === 0)).toBe(true);
+  }, 30_000);
 });
 
 describeRedis(`RedisBreakerStore in one process when Redis dies${skipReason}`, () => {

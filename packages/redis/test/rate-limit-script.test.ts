@@ -15,7 +15,7 @@ const describeRedis = redisUrl ? describe : describe.skip;
 const title = `rate-limit script against the reference algorithms${skipReason}`;
 
 const SERVER_TIME = "redis.call('TIME')";
-const EXPIRY = "'PX', string.format('%.0f', expiresAt - serverNow)";
+const EXPIRY = "'PX', expiresAt - serverNow";
 
 /**
  * The production script with its clock taken from ARGV[7..8] (seconds, microseconds) instead of
@@ -30,6 +30,45 @@ function scriptWithClock(): string {
     EXPIRY,
     "'PX', 3600000",
   );
+}
+
+/**
+ * What a refund does to a key, as the store's contract states it: on the record as a decision
+ * at `now` would see it, a window's count never below zero, a bucket never above its burst, a
+ * block kept, a missing or expired key left alone.
+ */
+function refundReference(state: RateState, rule: RateLimitRule, amount: number, now: number) {
+  if (state.expiresAt <= now) return;
+  const { windowMs, limit } = rule;
+  if (rule.algorithm === 'token-bucket') {
+    const cap = rule.burst * windowMs;
+    if (now > state.time) {
+      state.value = Math.min(cap, state.value + (now - state.time) * limit);
+      state.time = now;
+    }
+    state.value = Math.min(cap, state.value + amount * windowMs);
+    state.expiresAt = state.value < cap ? state.time + Math.ceil((cap - state.value) / limit) : 0;
+  } else {
+    const at = Math.max(now, state.time);
+    const start = at - (at % windowMs);
+    if (start > state.time) {
+      if (rule.algorithm === 'sliding-window') {
+        state.previous = start - state.time === windowMs ? state.value : 0;
+      }
+      state.value = 0;
+      state.time = start;
+    }
+    state.value = Math.max(0, state.value - amount);
+    if (state.value > 0) {
+      state.expiresAt = state.time + (rule.algorithm === 'fixed-window' ? 1 : 2) * windowMs;
+    } else if (rule.algorithm === 'sliding-window' && state.previous > 0) {
+      state.expiresAt = state.time + windowMs;
+    } else {
+      state.expiresAt = 0;
+    }
+  }
+  if (state.blockedUntil > state.expiresAt) state.expiresAt = state.blockedUntil;
+  if (state.expiresAt <= now) Object.assign(state, createRateState());
 }
 
 interface Step {
@@ -173,6 +212,46 @@ describeRedis(title, () => {
       return decision;
     };
     await fc.assert(sameDecisions(true, written), { numRuns: 150 });
+  }, 60_000);
+
+  it('refunds as the reference would, between decisions that match the reference', async () => {
+    // Steps with a negative cost are refunds of -cost, checked on the decisions that follow.
+    const withRefunds = (state: RateState, rule: RateLimitRule, cost: number, now: number) => {
+      if (cost >= 0) return applyRateLimit(state, rule, cost, now);
+      refundReference(state, rule, -cost, now);
+      return { allowed: true, limit: 0, remaining: 0, resetMs: 0, retryAfterMs: 0 };
+    };
+    await fc.assert(
+      fc.asyncProperty(
+        ruleArbitrary,
+        fc.integer({ min: 1_600_000_000_000, max: 1_900_000_000_000 }),
+        // Short steps and small costs: refunds land while the key still holds what they return.
+        fc.array(
+          fc.record({
+            dt: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 5_000 })),
+            cost: fc.integer({ min: 0, max: 4 }),
+            refund: fc.boolean(),
+            micros: fc.integer({ min: 0, max: 999 }),
+          }),
+          { minLength: 1, maxLength: 30 },
+        ),
+        async (rule, start, sequence) => {
+          const key = `bw:test:script:{${++run}}`;
+          const state = createRateState();
+          let now = start;
+          for (const step of sequence) {
+            now += step.dt;
+            const signed = step.refund && step.cost > 0 ? -step.cost : step.cost;
+            const expected = withRefunds(state, rule, signed, now);
+            const actual = await decide(key, rule, signed, now, step.micros);
+            if (signed >= 0) expect(actual).toEqual(expected);
+            else expect(actual).toMatchObject({ allowed: true, remaining: 0, resetMs: 0 });
+          }
+          await client.del(key);
+        },
+      ),
+      { numRuns: 150 },
+    );
   }, 60_000);
 
   it('counts a record written by another algorithm as a missing key', async () => {

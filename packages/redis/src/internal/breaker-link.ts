@@ -1,10 +1,11 @@
-import type {
-  BreakerLink,
-  ProbeClaim,
-  ProbeOutcome,
-  SharedBreaker,
-  SharedCircuitState,
-  SharedCommand,
+import {
+  TimeoutError,
+  type BreakerLink,
+  type ProbeClaim,
+  type ProbeOutcome,
+  type SharedBreaker,
+  type SharedCircuitState,
+  type SharedCommand,
 } from '@breakwater/core';
 import { RedisReplyError } from '../redis-reply-error';
 import { OP_CLAIM, OP_COMMAND, OP_FLUSH, OP_SETTLE, OP_SYNC, STATE_CODES } from './breaker-script';
@@ -19,6 +20,8 @@ export interface LinkHost {
   readonly claimTimeoutMs: number;
   /** Shortest gap between two flushes of one breaker hurried by its own counts. */
   readonly urgentGapMs: number;
+  /** Longest a trip handed to the store waits for its answer before the link degrades. */
+  readonly tripWaitMs: number;
   /**
    * Runs one operation of the breaker script for `link` and checks its reply; rejects when Redis
    * is unavailable, fails, answers junk or does not answer within the store's bound.
@@ -219,7 +222,11 @@ export class BreakerLinkImpl implements BreakerLink {
 
   flushSoon(): void {
     if (this.flushing) {
-      this.urgent = true;
+      // The breaker's own counts say trip and the store has not answered: past `tripWaitMs` the
+      // store is too slow to decide, and the breaker decides alone from its next outcome.
+      const waited = performance.now() - this.lastFlushAt;
+      if (waited >= this.host.tripWaitMs) this.fail(new TimeoutError(this.host.tripWaitMs));
+      else this.urgent = true;
       return;
     }
     const wait = this.lastFlushAt + this.host.urgentGapMs - performance.now();

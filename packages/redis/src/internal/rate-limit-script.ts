@@ -50,7 +50,7 @@ export const ALGORITHM_CODE: Readonly<Record<RateLimitAlgorithm, number>> = {
  * Numbers: every stored and computed value is an integer below 2^53 (the limiter bounds
  * limit * windowMs and burst * windowMs by 2^50), so Lua doubles compute exactly what the
  * JavaScript reference computes, and a double stores each of them exactly. The expiry is
- * written with %.0f, which keeps every digit.
+ * passed to PX as a number, which Redis writes with every digit (no string.format per write).
  */
 export const RATE_LIMIT_SCRIPT = `
 local clock = redis.call('TIME')
@@ -195,7 +195,7 @@ local function decide(key, algorithm, limit, windowMs, burst, blockMs, cost)
   if write then
     redis.call('SET', key,
       struct.pack('<Bddddd', algorithm, time, value, previous, blockedUntil, expiresAt),
-      'PX', string.format('%.0f', expiresAt - serverNow))
+      'PX', expiresAt - serverNow)
   end
 
   if allowed then
@@ -238,7 +238,7 @@ local function refund(key, algorithm, limit, windowMs, burst, amount)
   if expiresAt > serverNow then
     redis.call('SET', key,
       struct.pack('<Bddddd', algorithm, time, value, previous, blockedUntil, expiresAt),
-      'PX', string.format('%.0f', expiresAt - serverNow))
+      'PX', expiresAt - serverNow)
   else
     redis.call('DEL', key)
   end
