@@ -189,13 +189,19 @@ class ReferenceBreaker {
     this.phaseNo++;
   }
 
-  private openTimeAt(level: number): number {
+  /** The open time of a level before it is rounded down to whole milliseconds. */
+  private exactOpenTimeAt(level: number): number {
     return Math.min(this.maxOpenMs, this.config.openDurationMs * this.multiplier ** level);
+  }
+
+  private openTimeAt(level: number): number {
+    // Whole milliseconds, as every store computes them.
+    return Math.floor(this.exactOpenTimeAt(level));
   }
 
   /** One backoff step up; a step that would not lengthen the open time is not taken. */
   private stepUp(level: number): number {
-    return this.openTimeAt(level + 1) > this.openTimeAt(level) ? level + 1 : level;
+    return this.exactOpenTimeAt(level + 1) > this.exactOpenTimeAt(level) ? level + 1 : level;
   }
 
   /** Whether the circuit has been closed long enough for the backoff level to be forgotten. */

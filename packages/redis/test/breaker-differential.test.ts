@@ -44,9 +44,8 @@ const configArb: fc.Arbitrary<Config> = fc
     openDurationMs: fc.integer({ min: 1, max: 100 }),
     backoff: fc.option(
       fc.record({
-        // Whole multipliers: the script floors a backoff open time to whole milliseconds, the
-        // local breaker keeps its fraction (1 ms * 1.5 = 1.5 ms).
-        multiplier: fc.constantFrom(2, 3),
+        // Both sides floor a backoff open time to whole milliseconds (1 ms * 1.5 = 1 ms).
+        multiplier: fc.constantFrom(1.5, 2, 3),
         maxExtraMs: fc.integer({ min: 0, max: 400 }),
         resetAfterMs: fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined }),
       }),

@@ -18,9 +18,9 @@ type BackoffSettings = Pick<
  */
 export function openTimeMs(settings: BackoffSettings, level: number): number {
   if (settings.backoffMultiplier === 1 || level === 0) return settings.openDurationMs;
-  return Math.min(
-    settings.backoffMaxMs,
-    settings.openDurationMs * settings.backoffMultiplier ** level,
+  // Whole milliseconds, as the Redis script computes them (a 1 ms open time × 1.5 is 1 ms).
+  return Math.floor(
+    Math.min(settings.backoffMaxMs, settings.openDurationMs * settings.backoffMultiplier ** level),
   );
 }
 
