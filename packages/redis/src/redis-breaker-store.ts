@@ -662,8 +662,11 @@ export class RedisBreakerStore implements BreakerStore {
       for (const set of this.links.values()) {
         for (const ref of set) ref.deref()?.sync();
       }
-    } else if (!available) {
+    } else if (!available && this.wasAvailable) {
       this.wasAvailable = false;
+      for (const set of this.links.values()) {
+        for (const ref of set) ref.deref()?.breaker.reconsider();
+      }
     }
   }
 

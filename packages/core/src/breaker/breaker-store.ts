@@ -37,6 +37,12 @@ export interface SharedBreaker {
    * transition anywhere, or on resync). Changes of state emit `stateChange` as usual.
    */
   follow(state: SharedCircuitState): void;
+  /**
+   * The store just became unavailable: the breaker applies its own rules to the counts it has
+   * now (a trip it left to the store opens the circuit at once, rather than at its next
+   * failure). Call it whenever the link turns unavailable.
+   */
+  reconsider(): void;
 }
 
 /**

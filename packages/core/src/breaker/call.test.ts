@@ -133,4 +133,3 @@ describe('CircuitBreaker durations', () => {
     expect(durations.some((d) => !Number.isInteger(d))).toBe(true);
   });
 });
-

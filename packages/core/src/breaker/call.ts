@@ -108,7 +108,7 @@ export class BreakerCalls implements PermitHost {
     let result: unknown;
     try {
       if (signal !== undefined && signal.aborted) throw signal.reason;
-      result = await (fn)(signal ?? neverAbortedSignal);
+      result = await fn(signal ?? neverAbortedSignal);
     } catch (error) {
       return this.failed(error, ticket, NaN, signal, undefined, false);
     }

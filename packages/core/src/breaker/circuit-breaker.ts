@@ -79,6 +79,10 @@ export class CircuitBreaker implements Policy {
         name: o.name,
         settings: sharedSettings(o),
         follow: (state) => machine.follow(state),
+        reconsider: () => {
+          const reason = machine.pendingTrip();
+          if (reason !== undefined && calls.shared?.available !== true) machine.trip(reason);
+        },
       });
       if (link !== undefined) {
         calls.shared = new SharedScope(link);

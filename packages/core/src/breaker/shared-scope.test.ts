@@ -97,6 +97,32 @@ function shared(options: Partial<CircuitBreakerOptions> = {}, clock = new FakeCl
 }
 
 describe('CircuitBreaker with a breaker store', () => {
+  it('applies its own rules at once when the store goes away after it left a trip to it', async () => {
+    const { breaker, link } = shared({ failureThreshold: 2 });
+    await failTimes(breaker, 2);
+    expect(breaker.state).toBe('closed'); // the store decides on the cluster's totals
+    link.available = false;
+    link.breaker.reconsider();
+    expect(breaker.state).toBe('open');
+  });
+
+  it('does nothing on reconsider while the store is available or when no rule is met', async () => {
+    const { breaker, link } = shared({
+      failureThreshold: 3,
+      failureRateThreshold: 50,
+      minimumCalls: 4,
+    });
+    await failTimes(breaker, 2);
+    link.breaker.reconsider();
+    expect(breaker.state).toBe('closed');
+    link.available = false;
+    link.breaker.reconsider();
+    expect(breaker.state).toBe('closed');
+    await breaker.execute(ok);
+    await failTimes(breaker, 1);
+    expect(breaker.state).toBe('open'); // 3 of 4 failed: the rate rule, decided locally
+  });
+
   it.each([
     [{ store: {} }, 'store'],
     [{ store: { shared: true } }, 'store'],

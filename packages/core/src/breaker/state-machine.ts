@@ -162,6 +162,12 @@ export class CircuitStateMachine {
     if (reason !== undefined) this.trip(reason);
   }
 
+  /** Why the rules, on the counts as they are now, would open a closed circuit; or undefined. */
+  pendingTrip(): string | undefined {
+    if (this.current !== 'closed') return undefined;
+    return this.consecutive.check() ?? this.rates.check(this.o.clock.now());
+  }
+
   /** Opens a closed circuit; the backoff level grows when it had not stayed closed long enough. */
   trip(reason: string): void {
     const now = this.o.clock.now();

@@ -24,6 +24,11 @@ export class ConsecutiveFailures implements TripRule {
     return ++this.count >= this.threshold ? `${this.count} consecutive failures` : undefined;
   }
 
+  /** Why the count as it is now should open the circuit, or undefined. */
+  check(): string | undefined {
+    return this.count >= this.threshold ? `${this.count} consecutive failures` : undefined;
+  }
+
   clear(): void {
     this.count = 0;
   }
@@ -125,6 +130,13 @@ export class WindowRates implements TripRule {
       return undefined;
     }
     return this.record(0, now);
+  }
+
+  /** Why the window as it is now should open the circuit, or undefined. */
+  check(now: number): string | undefined {
+    const window = this.window;
+    window.refresh(now);
+    return this.failureRate?.check(window) ?? this.slowRate?.check(window);
   }
 
   clear(): void {

@@ -407,6 +407,8 @@ export class BreakerLinkImpl implements BreakerLink {
     // Parked permits cannot be given back now; their leases free them in the store.
     this.parked = [];
     this.bound.clear();
+    // A trip the breaker left to the store is its own to take now.
+    this.breaker.reconsider();
   }
 
   /** A good answer to a probe or a resync: the link is available again, the shared state rules. */
