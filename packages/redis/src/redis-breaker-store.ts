@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
-  TimeoutError,
+  TimeoutPolicy,
   parseDuration,
   type BreakerLink,
   type BreakerStore,
@@ -199,6 +199,8 @@ export class RedisBreakerStore implements BreakerStore {
   private readonly probeLeaseMs: number;
   private readonly quietPeriodMs: number;
   private readonly commandTimeoutMs: number;
+  /** Every Redis command's bound (core's one timeout mechanism). */
+  private readonly commandBound: TimeoutPolicy;
   private readonly clock: { now(): number } | undefined;
   /** Every script call in flight. */
   private readonly pending = new Set<Promise<unknown>>();
@@ -265,6 +267,7 @@ export class RedisBreakerStore implements BreakerStore {
     this.probeLeaseMs = duration('probeLeaseMs', options.probeLeaseMs, 30_000, 1, 2 ** 40);
     const claimTimeoutMs = duration('claimTimeoutMs', options.claimTimeoutMs, 250, 1, 60_000);
     this.commandTimeoutMs = duration('commandTimeoutMs', options.commandTimeoutMs, 300, 1, 60_000);
+    this.commandBound = new TimeoutPolicy(this.commandTimeoutMs);
     this.quietPeriodMs = duration(
       'quietPeriodMs',
       options.quietPeriodMs,
@@ -351,7 +354,7 @@ export class RedisBreakerStore implements BreakerStore {
       },
       subscribedTo: (link) =>
         !this.sharded || this.shardsSubscribed.has(this.channelOf(link.breaker.name)),
-      claimTimeoutMs,
+      claimBound: new TimeoutPolicy(claimTimeoutMs),
       urgentGapMs: this.flushIntervalMs / 5,
       tripWaitMs: this.commandTimeoutMs / 4,
       run: (link, op, args) => this.run(link, op, args),
@@ -496,19 +499,14 @@ export class RedisBreakerStore implements BreakerStore {
       subscriber.disconnect();
     } else if (subscriber.status === 'ready') {
       // A frozen server never answers: give up after the bound.
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const channels = this.sharded ? [...this.shardChannels.values()] : [this.channel];
       const unsubscribe = (channel: string): Promise<unknown> =>
         (this.sharded ? subscriber.sunsubscribe!(channel) : subscriber.unsubscribe(channel)).catch(
           this.ignoreError,
         );
-      await Promise.race([
-        Promise.all(channels.map(unsubscribe)),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, this.commandTimeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      await this.commandBound
+        .execute(() => Promise.all(channels.map(unsubscribe)))
+        .catch(this.ignoreError);
     }
   }
 
@@ -553,18 +551,10 @@ export class RedisBreakerStore implements BreakerStore {
       link.outstanding--;
     };
     request.then(answered, answered);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bounded = new Promise<ScriptReply>((resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new TimeoutError(this.commandTimeoutMs)),
-        this.commandTimeoutMs,
-      );
-      request.then((reply) => resolve(parseReply(reply)), reject).catch(reject);
-    });
+    const bounded = this.commandBound.execute(() => request.then(parseReply));
     const pending = this.pending;
     pending.add(bounded);
     const done = (): void => {
-      clearTimeout(timer);
       pending.delete(bounded);
     };
     bounded.then(done, done);
@@ -631,27 +621,16 @@ export class RedisBreakerStore implements BreakerStore {
 
   /** Subscribes to one breaker's channel, then resyncs its breakers (they may have missed some). */
   private subscribeShard(name: string, channel: string): void {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    Promise.race([
-      this.subscriber.ssubscribe!(channel),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new TimeoutError(this.commandTimeoutMs)),
-          this.commandTimeoutMs,
-        );
-      }),
-    ]).then(
-      () => {
-        clearTimeout(timer);
-        if (this.closed || this.shardChannels.get(name) !== channel) return;
-        this.shardsSubscribed.add(channel);
-        if (this.available) for (const ref of this.links.get(name) ?? []) ref.deref()?.sync();
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        this.report(error);
-      },
-    );
+    this.commandBound
+      .execute(() => this.subscriber.ssubscribe!(channel))
+      .then(
+        () => {
+          if (this.closed || this.shardChannels.get(name) !== channel) return;
+          this.shardsSubscribed.add(channel);
+          if (this.available) for (const ref of this.links.get(name) ?? []) ref.deref()?.sync();
+        },
+        (error: unknown) => this.report(error),
+      );
   }
 
   /** On the way back from an outage (or at start), every breaker resyncs. */

@@ -1,5 +1,6 @@
 import {
   ConfigError,
+  TimeoutPolicy,
   parseDuration,
   type Duration,
   type RateLimitDecision,
@@ -329,12 +330,12 @@ export class RedisRateLimitStore implements RateLimitStore {
         });
       });
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    await Promise.race([this.firstReady, timedOut]);
-    clearTimeout(timer);
+    const firstReady = this.firstReady;
+    // Not ready within the bound: the caller decides without the store.
+    if (Number.isFinite(timeoutMs) && timeoutMs >= 1) {
+      const bound = new TimeoutPolicy(Math.min(timeoutMs, 2_147_483_647));
+      await bound.execute(() => firstReady).catch(() => undefined);
+    }
     if (client.status === 'ready') this.wasReady = true;
     return client.status === 'ready';
   }

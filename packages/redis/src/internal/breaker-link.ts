@@ -1,6 +1,7 @@
 import {
   TimeoutError,
   type BreakerLink,
+  type TimeoutPolicy,
   type ProbeClaim,
   type ProbeOutcome,
   type SharedBreaker,
@@ -17,7 +18,8 @@ export interface LinkHost {
   /** Whether the transitions of `link`'s breaker reach this store (its channel is subscribed). */
   subscribedTo(link: BreakerLinkImpl): boolean;
   /** Longest a call waits for a probe permit. */
-  readonly claimTimeoutMs: number;
+  /** The bound of a probe claim on the call path (core's one timeout mechanism). */
+  readonly claimBound: TimeoutPolicy;
   /** Shortest gap between two flushes of one breaker hurried by its own counts. */
   readonly urgentGapMs: number;
   /** Longest a trip handed to the store waits for its answer before the link degrades. */
@@ -290,21 +292,12 @@ export class BreakerLinkImpl implements BreakerLink {
     const epoch = this.epoch;
     this.claimsInFlight++;
     const request = this.send(OP_CLAIM, [id]);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), this.host.claimTimeoutMs);
-    });
-    let reply: ScriptReply | undefined;
+    let reply: ScriptReply;
     try {
-      reply = await Promise.race([request, timeout]);
+      reply = await this.host.claimBound.execute(() => request);
     } catch {
-      return 'local';
-    } finally {
-      clearTimeout(timer);
-      this.claimsInFlight--;
-    }
-    if (reply === undefined) {
-      // Too slow for the call path: decide locally, and give back a permit granted later.
+      // Failed, or too slow for the call path: decide locally, and give back a permit granted
+      // later.
       request.then(
         (late) => {
           if (late.applied) this.release(id, late.state.generation);
@@ -312,6 +305,8 @@ export class BreakerLinkImpl implements BreakerLink {
         () => {},
       );
       return 'local';
+    } finally {
+      this.claimsInFlight--;
     }
     return this.claimed(reply, epoch, id, ticket);
   }
