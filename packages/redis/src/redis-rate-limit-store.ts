@@ -169,10 +169,13 @@ export class RedisRateLimitStore implements RateLimitStore {
    * {@link RedisUnavailableError} when it is not ready within `timeoutMs`. Await it at startup,
    * before serving, so the first requests find Redis connected.
    *
-   * @param timeoutMs - longest wait @defaultValue 5000
+   * A `RateLimiter` awaits it (with the default bound) before its first store call, outside its
+   * store timeout, so a store still connecting does not trip the limiter's breaker.
+   *
+   * @param timeoutMs - longest wait @defaultValue the store's `readyTimeoutMs`
    * @throws RedisUnavailableError (as a rejection) when the client is not ready in time
    */
-  async ready(timeoutMs = 5_000): Promise<void> {
+  async ready(timeoutMs = this.readyTimeoutMs): Promise<void> {
     if (this.client.status !== 'ready' && !(await this.waitReady(timeoutMs))) {
       throw this.unavailable();
     }

@@ -57,6 +57,12 @@ export interface RateLimitStore {
   refund?(key: string, cost: number, rule: RateLimitRule): Promise<void>;
   /** Forgets everything stored for `key` under `rule`. */
   reset(key: string, rule: RateLimitRule): Promise<void>;
+  /**
+   * Resolves once the store can answer (a remote store's first connection), or rejects when it
+   * cannot within its own bound. A limiter awaits it once, before its first store call and outside
+   * its store timeout, so a store that is still connecting does not trip the limiter's breaker.
+   */
+  ready?(): Promise<void>;
   /** Releases timers and connections the store owns. */
   close?(): Promise<void> | void;
 }

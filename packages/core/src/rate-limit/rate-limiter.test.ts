@@ -582,3 +582,63 @@ describe('RateLimiter logger', () => {
     info.mockRestore();
   });
 });
+
+describe('RateLimiter and a store that is still connecting', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it("awaits the store's ready() before its first store call, outside the store timeout", async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    let connected = false;
+    let connect: () => void = () => {};
+    const store = new FakeStore();
+    const connecting: RateLimitStore = {
+      ready: () => new Promise<void>((resolve) => (connect = resolve)),
+      consume: (key, cost, rule) =>
+        connected ? store.consume(key, cost, rule) : Promise.reject(new Error('not connected')),
+      reset: (key, rule) => store.reset(key, rule),
+    };
+    const limiter = new RateLimiter({
+      name: 'api',
+      rate: '5/s',
+      store: connecting,
+      storeTimeoutMs: 50,
+    });
+    const first = [
+      limiter.consume('a'),
+      limiter.consume('a'),
+      limiter.consume('a'),
+      limiter.consume('a'),
+    ];
+    await jest.advanceTimersByTimeAsync(80);
+    connected = true;
+    connect();
+    const decisions = await Promise.all(first);
+    expect(decisions.map((d) => d.remaining)).toEqual([4, 3, 2, 1]);
+    expect(limiter.breaker!.state).toBe('closed');
+    expect(limiter.health().store).toBe('primary');
+  });
+
+  it('waits at most 5 s for a ready() that never settles, then decides as usual', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const store = new FakeStore();
+    const hanging: RateLimitStore = {
+      ready: () => new Promise<void>(() => {}),
+      consume: (key, cost, rule) => store.consume(key, cost, rule),
+      reset: (key, rule) => store.reset(key, rule),
+    };
+    const limiter = new RateLimiter({ name: 'api', rate: '5/s', store: hanging });
+    let decided = false;
+    const pending = limiter.consume('a').then((d) => {
+      decided = true;
+      return d;
+    });
+    await jest.advanceTimersByTimeAsync(4_999);
+    expect(decided).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    expect((await pending).allowed).toBe(true);
+    // Only once: later decisions do not wait.
+    expect((await limiter.consume('a')).remaining).toBe(3);
+  });
+});

@@ -9,6 +9,7 @@ import { Listeners } from '../internal/listeners';
 import { describeError, log, type Logger } from '../internal/log';
 import { neverAbortedSignal } from '../internal/never-aborted';
 import { MemoryRateLimitStore } from './memory-rate-limit-store';
+import { TimeoutCall } from '../policies/timeout';
 import type { Policy } from '../policy';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-store';
 import {
@@ -53,6 +54,8 @@ export interface RateLimiterEvents {
 
 /** The key `execute()` counts under. */
 const OWNER = 'RateLimiter';
+/** The longest the first decisions wait for a store's `ready()`. */
+const READY_BOUND_MS = 5_000;
 const POLICY_KEY = '*';
 
 /**
@@ -93,6 +96,11 @@ export class RateLimiter implements Policy {
   private readonly capacity: number;
   private readonly owned: RateLimitStore[] = [];
   private degraded = false;
+  /**
+   * The primary store's `ready()`, awaited by the first decisions outside the guard; null once it
+   * settled (or when the store has none).
+   */
+  private starting: Promise<void> | undefined | null = undefined;
   private listeners: Listeners<RateLimiterEvents> | undefined;
   /** Whether someone listens to `decision` (checked once per decision). */
   private observed = false;
@@ -137,6 +145,30 @@ export class RateLimiter implements Policy {
       }
     }
     if (o.logger !== undefined) this.attachLogger(o.logger);
+  }
+
+  /** Waits (once) for a store that is still connecting; its failure is left to the guard. */
+  private untilStarted(): Promise<void> {
+    if (this.starting === undefined) {
+      const ready = this.store.ready;
+      if (typeof ready !== 'function') {
+        this.starting = null;
+        return Promise.resolve();
+      }
+      const settled = (): void => {
+        this.starting = null;
+      };
+      let waiting: Promise<void>;
+      try {
+        // Bounded whatever the store does: a ready() that never settles holds nothing up.
+        const bound = new TimeoutCall<void>(READY_BOUND_MS, undefined);
+        waiting = bound.race(ready.call(this.store)).then(settled, settled);
+      } catch {
+        waiting = Promise.resolve(settled());
+      }
+      this.starting = waiting;
+    }
+    return this.starting ?? Promise.resolve();
   }
 
   /**
@@ -271,6 +303,7 @@ export class RateLimiter implements Policy {
   }
 
   private async consumeGuarded(key: string, cost: number): Promise<RateLimitDecision> {
+    if (this.starting !== null) await this.untilStarted();
     const pending = (this.guard as GuardedStore).consume(key, cost, this.rule);
     let failure: unknown;
     if (pending !== undefined) {
