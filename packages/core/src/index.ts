@@ -62,7 +62,13 @@ export type { Policy } from './policy';
 export { exponential, constant } from './policies/backoff';
 export type { Backoff, ExponentialBackoffOptions, Jitter } from './policies/backoff';
 export { retry, RetryPolicy, defaultRetryOn } from './policies/retry';
-export type { GiveUpEvent, GiveUpReason, RetryEvent, RetryOptions, RetryOutcome } from './policies/retry';
+export type {
+  GiveUpEvent,
+  GiveUpReason,
+  RetryEvent,
+  RetryOptions,
+  RetryOutcome,
+} from './policies/retry';
 export { RetryBudget } from './policies/retry-budget';
 export type { RetryBudgetOptions } from './policies/retry-budget';
 export { timeout, TimeoutPolicy } from './policies/timeout';
@@ -131,7 +137,7 @@ export type {
 } from './http/health-routes';
 export { dashboardPage } from './http/dashboard-page';
 export type { DashboardPageOptions } from './http/dashboard-page';
-export { RouteBreakers } from './http/route-breakers';
+export { FORCED_OPEN_RETRY_AFTER_MS, RouteBreakers, RouteEntry } from './http/route-breakers';
 export type { RouteBreakerOptions } from './http/route-breakers';
 export { HttpRateLimit } from './http/http-rate-limit';
 export type { HttpRateLimitOptions, HttpRateLimitVerdict } from './http/http-rate-limit';

@@ -1,9 +1,9 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   type CircuitBreaker,
   RouteBreakers,
-  type BreakerPermit,
   type RouteBreakerOptions,
+  type RouteEntry,
 } from '@breakwater/core';
 import { isPromiseLike, writeResponse } from './internal/write-response';
 
@@ -21,23 +21,29 @@ export interface CircuitBreakerMiddlewareOptions extends Omit<
   fallback?: (req: Request, res: Response, next: NextFunction) => unknown;
 }
 
+/** Where {@link breakerErrors} leaves the error a request failed with, for the breaker. */
+const ERROR = Symbol.for('breakwater.requestError');
+type Tracked = Response & { [ERROR]?: unknown };
+
 /**
  * Route-level circuit breaker middleware for Express 4 and 5.
  *
  * Inside a route (`app.get('/users/:id', circuitBreaker(), handler)`) each route gets its own
  * breaker named `METHOD /base/route/:pattern`; mounted with `app.use()` the breaker is named after
- * the path, bounded by `maxRoutes`. A response with status >= 500 (or what `isFailureStatus`
- * says), a thrown error or `next(err)` that Express answers with a 5xx, and a slow response count
- * against the breaker; a client that goes away before the response is sent is not recorded. While
- * the circuit is open the request gets 503 with `Retry-After` and an `application/problem+json`
- * body naming the breaker, or the `fallback` handler.
+ * the path, bounded by `maxRoutes`. The permit settles when the response is sent: a status >= 500
+ * (or what `isFailureStatus` says) and a slow response count against the breaker; an error that
+ * reaches {@link breakerErrors} counts as the status it names, else as a failure subject to the
+ * breaker's `isFailure`. A client that goes away first is not recorded. While the circuit is open
+ * the request gets 503 with `Retry-After` and an `application/problem+json` body naming the
+ * breaker, or the `fallback` handler. `timeoutMs` gives the handler `req.signal` and answers 504
+ * at the limit; `maxConcurrent` answers 503 beyond it.
  *
  * @throws ConfigError when an option is invalid
  * @example
  * ```ts
  * const registry = new CircuitBreakerRegistry();
- * app.get('/plants/:id', circuitBreaker({ registry, failureThreshold: 3 }), getPlant);
- * app.use('/partner', circuitBreaker({ name: 'partner-api', openDurationMs: '30s' }));
+ * app.get('/plants/:id', circuitBreaker({ registry, failureThreshold: 3, timeoutMs: 5_000 }), getPlant);
+ * app.use(breakerErrors()); // after the routes: lets isFailure see the errors
  * ```
  */
 export function circuitBreaker(options?: CircuitBreakerMiddlewareOptions): RequestHandler;
@@ -47,22 +53,60 @@ export function circuitBreaker(
   options: CircuitBreakerMiddlewareOptions | CircuitBreaker = {},
 ): RequestHandler {
   const routes = new RouteBreakers<ExpressFallback>(options);
-  const fallback = routes.fallback;
+  const { fallback, timeoutMs } = routes;
 
-  return function breakwaterCircuitBreaker(req, res, next) {
-    const route = (req as { route?: { path?: unknown } }).route;
-    const pattern = route === undefined ? req.baseUrl + req.path : req.baseUrl + String(route.path);
-    const admitted = routes.admit(routes.breakerFor(req.method, pattern));
+  return function breakwaterCircuitBreaker(req, res: Tracked, next) {
+    const route = req.route as { path?: unknown } | undefined;
+    const base = req.baseUrl;
+    const path = route === undefined ? req.path : String(route.path);
+    const entry: RouteEntry = routes.routeFor(req.method, base === '' ? path : base + path);
+    const admitted = routes.enter(entry);
     if ('kind' in admitted) {
       if (fallback === undefined) return writeResponse(res, admitted);
-      const result = fallback(req, res, next);
-      if (isPromiseLike(result)) result.then(undefined, next);
+      try {
+        const result = fallback(req, res, next);
+        if (isPromiseLike(result)) result.then(undefined, next);
+      } catch (error) {
+        next(error);
+      }
       return;
     }
-    const permit: BreakerPermit = admitted;
-    res.once('finish', () => routes.settle(permit, res.statusCode));
-    // After 'finish' the permit is settled and this is a no-op; before it, the client went away.
-    res.once('close', () => permit.ignore());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (timeoutMs > 0) {
+      const controller = new AbortController();
+      (req as Request & { signal?: AbortSignal }).signal = controller.signal;
+      timer = setTimeout(() => {
+        controller.abort(routes.timedOutError());
+        writeResponse(res, routes.timedOut(admitted));
+      }, timeoutMs);
+    }
+    res.once('close', () => {
+      if (timer !== undefined) clearTimeout(timer);
+      routes.leave(entry);
+      // Not finished: the client went away first, and the request is not recorded.
+      if (!res.writableFinished) return admitted.ignore();
+      const error = res[ERROR];
+      if (error === undefined) routes.settle(admitted, res.statusCode);
+      else routes.settleError(admitted, error);
+    });
     next();
+  };
+}
+
+/**
+ * Error-handling middleware that shows route breakers the errors handlers throw or pass to
+ * `next(err)`, so the breaker's `isFailure` and an error's own `status` decide how it counts.
+ * Add it after the routes and before your own error handlers; it passes every error on unchanged.
+ *
+ * @example
+ * ```ts
+ * app.get('/plants/:id', circuitBreaker({ isFailure: (e) => !(e instanceof NotFound) }), getPlant);
+ * app.use(breakerErrors());
+ * ```
+ */
+export function breakerErrors(): ErrorRequestHandler {
+  return function breakwaterBreakerErrors(error: unknown, _req, res: Tracked, next) {
+    if (res[ERROR] === undefined) res[ERROR] = error ?? null;
+    next(error);
   };
 }

@@ -1,4 +1,4 @@
-export { circuitBreaker } from './circuit-breaker';
+export { breakerErrors, circuitBreaker } from './circuit-breaker';
 export type { CircuitBreakerMiddlewareOptions } from './circuit-breaker';
 export { rateLimit } from './rate-limit';
 export type { RateLimitMiddleware, RateLimitMiddlewareOptions } from './rate-limit';

@@ -1,5 +1,11 @@
 import type { Context, Middleware, Next } from 'koa';
-import { type CircuitBreaker, RouteBreakers, type RouteBreakerOptions } from '@breakwater/core';
+import {
+  type BreakerPermit,
+  type CircuitBreaker,
+  RouteBreakers,
+  type RouteBreakerOptions,
+  type RouteEntry,
+} from '@breakwater/core';
 import { routePattern } from './internal/route-pattern';
 import { writeResponse } from './internal/write-response';
 
@@ -15,23 +21,28 @@ export interface CircuitBreakerMiddlewareOptions extends RouteBreakerOptions<Koa
   fallback?: (ctx: Context, next: Next) => unknown;
 }
 
+const TIMED_OUT = Symbol('timed out');
+
 /**
  * Route-level circuit breaker middleware for Koa 2 and 3.
  *
  * Inside a @koa/router route (`router.get('/users/:id', circuitBreaker(), handler)`) or added with
  * `router.use()`, each route gets its own breaker named `METHOD /route/:pattern`; mounted with
- * `app.use()` the breaker is named after the path, bounded by `maxRoutes`. A status >= 500 after
- * `next()` (or what `isFailureStatus` says), a thrown error (rethrown unchanged; one that names
- * its status, such as `ctx.throw(404)`, counts by that status) and a slow response count against
- * the breaker; a client that goes away before the response is sent is not recorded. While the
+ * `app.use()` the breaker is named after the path, bounded by `maxRoutes`. The permit settles on
+ * the response the route produced, never on the request stream (reading the body does not
+ * matter): a status >= 500 after `next()` (or what `isFailureStatus` says), a thrown error
+ * (rethrown unchanged; one that names its status, such as `ctx.throw(404)`, counts by that
+ * status, any other is a failure subject to the breaker's `isFailure`) and a slow response count
+ * against the breaker; a client whose connection is gone by then is not recorded. While the
  * circuit is open the request gets 503 with `Retry-After` and an `application/problem+json` body
- * naming the breaker, or the `fallback` handler.
+ * naming the breaker, or the `fallback` handler. `timeoutMs` gives the handler
+ * `ctx.state.signal` and answers 504 at the limit; `maxConcurrent` answers 503 beyond it.
  *
  * @throws ConfigError when an option is invalid
  * @example
  * ```ts
  * const registry = new CircuitBreakerRegistry();
- * router.get('/plants/:id', circuitBreaker({ registry, failureThreshold: 3 }), getPlant);
+ * router.get('/plants/:id', circuitBreaker({ registry, failureThreshold: 3, timeoutMs: 5_000 }), getPlant);
  * app.use(circuitBreaker({ name: 'partner-api', openDurationMs: '30s' }));
  * ```
  */
@@ -42,29 +53,59 @@ export function circuitBreaker(
   options: CircuitBreakerMiddlewareOptions | CircuitBreaker = {},
 ): Middleware {
   const routes = new RouteBreakers<KoaFallback>(options);
-  const fallback = routes.fallback;
+  const { fallback, timeoutMs } = routes;
 
-  return async function breakwaterCircuitBreaker(ctx, next) {
-    const admitted = routes.admit(routes.breakerFor(ctx.method, routePattern(ctx)));
-    if ('kind' in admitted) {
-      if (fallback === undefined) return writeResponse(ctx, admitted);
-      await fallback(ctx, next);
-      return;
-    }
-    // Once the response has finished the permit is settled; before that, the client went away.
-    const onClose = (): void => {
-      if (!ctx.res.writableFinished) admitted.ignore();
-    };
-    ctx.req.once('close', onClose);
+  const settle = (ctx: Context, entry: RouteEntry, permit: BreakerPermit): void => {
+    routes.leave(entry);
+    if (ctx.req.socket.destroyed && !ctx.res.writableEnded) permit.ignore();
+    else routes.settle(permit, ctx.status);
+  };
+  const fail = (entry: RouteEntry, permit: BreakerPermit, error: unknown): never => {
+    routes.leave(entry);
+    routes.settleError(permit, error);
+    throw error;
+  };
+
+  const withTimeout = async (
+    ctx: Context,
+    next: Next,
+    entry: RouteEntry,
+    permit: BreakerPermit,
+  ) => {
+    const controller = new AbortController();
+    (ctx.state as { signal?: AbortSignal }).signal = controller.signal;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const running = next();
+    const limit = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
+    });
+    let outcome: unknown;
     try {
-      await next();
+      outcome = await Promise.race([running, limit]);
     } catch (error) {
-      // Settle as Koa will answer: `ctx.throw(404)` is a 404, an error naming no status a failure.
-      routes.settleError(admitted, error);
-      throw error;
+      return fail(entry, permit, error);
     } finally {
-      ctx.req.off('close', onClose);
+      clearTimeout(timer);
     }
-    routes.settle(admitted, ctx.status);
+    if (outcome !== TIMED_OUT) return settle(ctx, entry, permit);
+    running.then(undefined, () => undefined); // the handler's late outcome no longer matters
+    routes.leave(entry);
+    controller.abort(routes.timedOutError());
+    writeResponse(ctx, routes.timedOut(permit));
+  };
+
+  return function breakwaterCircuitBreaker(ctx, next) {
+    const entry = routes.routeFor(ctx.method, routePattern(ctx));
+    const admitted = routes.enter(entry);
+    if ('kind' in admitted) {
+      if (fallback !== undefined) return Promise.resolve().then(() => fallback(ctx, next));
+      writeResponse(ctx, admitted);
+      return Promise.resolve();
+    }
+    if (timeoutMs > 0) return withTimeout(ctx, next, entry, admitted);
+    return next().then(
+      () => settle(ctx, entry, admitted),
+      (error: unknown) => fail(entry, admitted, error),
+    );
   };
 }
