@@ -1,7 +1,6 @@
 import { CircuitBreaker, type BreakerPermit } from '../breaker/circuit-breaker';
 import { CircuitBreakerRegistry, type BreakerDefaults } from '../breaker/registry';
 import { ConfigError, TimeoutError } from '../errors';
-import type { Logger } from '../internal/log';
 import { functionOption, integerOption, stringOption } from '../internal/validate';
 import { durationOption, type Duration } from '../time/duration';
 import { HookErrors } from './hook-errors';
