@@ -1,7 +1,12 @@
 export { breakerErrors, circuitBreaker } from './circuit-breaker';
 export type { CircuitBreakerMiddlewareOptions } from './circuit-breaker';
 export { rateLimit } from './rate-limit';
-export type { RateLimitMiddleware, RateLimitMiddlewareOptions } from './rate-limit';
+export type {
+  RateLimitedRequest,
+  RateLimitHandler,
+  RateLimitMiddleware,
+  RateLimitMiddlewareOptions,
+} from './rate-limit';
 export { healthRoutes } from './health-routes';
 export type { HealthRoutesMiddleware, HealthRoutesMiddlewareOptions } from './health-routes';
 export { expressRateLimitStore, ExpressRateLimitStore } from './express-rate-limit-store';

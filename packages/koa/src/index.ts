@@ -1,6 +1,10 @@
 export { circuitBreaker } from './circuit-breaker';
 export type { CircuitBreakerMiddlewareOptions } from './circuit-breaker';
 export { rateLimit } from './rate-limit';
-export type { RateLimitMiddleware, RateLimitMiddlewareOptions } from './rate-limit';
+export type {
+  RateLimitHandler,
+  RateLimitMiddleware,
+  RateLimitMiddlewareOptions,
+} from './rate-limit';
 export { healthRoutes } from './health-routes';
 export type { HealthRoutesMiddleware, HealthRoutesMiddlewareOptions } from './health-routes';

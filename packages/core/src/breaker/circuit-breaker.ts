@@ -12,14 +12,7 @@ import { describeError, log, loggerOption, type Logger } from '../internal/log';
 import type { Policy } from '../policy';
 import { Listeners } from '../internal/listeners';
 import { neverAbortedSignal } from '../internal/never-aborted';
-import {
-  CALL,
-  CountWindow,
-  FAILURE,
-  SLOW,
-  TimeWindow,
-  type OutcomeWindow,
-} from './outcome-window';
+import { CALL, CountWindow, FAILURE, SLOW, TimeWindow, type OutcomeWindow } from './outcome-window';
 import {
   checkClock,
   checkKnownKeys,

@@ -442,6 +442,17 @@ export class RateLimiter implements Policy {
     }
   }
 
+  /**
+   * The decision of `consume(key, cost)` made synchronously, when the store can make it so (a
+   * local `MemoryRateLimitStore`) and nobody listens to `decision`; otherwise `undefined`, and the
+   * caller uses `consume()`. The arguments are trusted (an integer `cost >= 0`).
+   */
+  consumeNow(key: string, cost: number): RateLimitDecision | undefined {
+    const store = this.store;
+    if (this.observed || !(store instanceof MemoryRateLimitStore)) return undefined;
+    return store.consumeSync(key, cost, this.rule);
+  }
+
   /** The limiter's health: `warn` while decisions do not come from the primary store. */
   health(): RateLimiterHealth {
     const breaker = this.breaker;
