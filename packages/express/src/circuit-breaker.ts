@@ -63,11 +63,15 @@ export function circuitBreaker(
     const admitted = routes.enter(entry);
     if ('kind' in admitted) {
       if (fallback === undefined) return writeResponse(res, admitted);
+      const failed = (error: unknown): void => {
+        routes.hookErrors.report('fallback', error, 'the 503 answer was sent');
+        writeResponse(res, admitted);
+      };
       try {
         const result = fallback(req, res, next);
-        if (isPromiseLike(result)) result.then(undefined, next);
+        if (isPromiseLike(result)) result.then(undefined, failed);
       } catch (error) {
-        next(error);
+        failed(error);
       }
       return;
     }

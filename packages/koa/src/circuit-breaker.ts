@@ -98,9 +98,16 @@ export function circuitBreaker(
     const entry = routes.routeFor(ctx.method, routePattern(ctx));
     const admitted = routes.enter(entry);
     if ('kind' in admitted) {
-      if (fallback !== undefined) return Promise.resolve().then(() => fallback(ctx, next));
-      writeResponse(ctx, admitted);
-      return Promise.resolve();
+      if (fallback === undefined) {
+        writeResponse(ctx, admitted);
+        return Promise.resolve();
+      }
+      return Promise.resolve()
+        .then(() => fallback(ctx, next))
+        .then(undefined, (error: unknown) => {
+          routes.hookErrors.report('fallback', error, 'the 503 answer was sent');
+          writeResponse(ctx, admitted);
+        });
     }
     if (timeoutMs > 0) return withTimeout(ctx, next, entry, admitted);
     return next().then(
