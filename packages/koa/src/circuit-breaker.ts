@@ -90,8 +90,11 @@ export function circuitBreaker(
     if (outcome !== TIMED_OUT) return settle(ctx, entry, permit);
     running.then(undefined, () => undefined); // the handler's late outcome no longer matters
     routes.leave(entry);
+    // Answer now and take the response from Koa, so what the handler sets later is not sent.
+    const answer = routes.timedOut(permit);
+    if (!ctx.headerSent) ctx.res.writeHead(answer.status, answer.headers).end(answer.body);
+    ctx.respond = false;
     controller.abort(routes.timedOutError());
-    writeResponse(ctx, routes.timedOut(permit));
   };
 
   return function breakwaterCircuitBreaker(ctx, next) {

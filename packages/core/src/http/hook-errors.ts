@@ -6,13 +6,13 @@ const LOG_GAP_MS = 1_000;
 /**
  * Reports errors thrown or rejected by user hooks of an HTTP middleware (`key`, `skip`,
  * `isFailureStatus`, `handler`, ...). With a logger, one `error` line names the middleware, the
- * hook and the error (no stack), at most one line a second (the lines in between are counted);
+ * hook and the error (no stack), at most one line a second per hook (the rest are counted);
  * without one, the first error is reported once through `process.emitWarning`. Never throws.
  * @internal
  */
 export class HookErrors {
-  private lastLogAt = -Infinity;
-  private suppressed = 0;
+  /** Per hook: when its last line was logged, and how many failures were not logged since. */
+  private readonly logged = new Map<string, { at: number; suppressed: number }>();
   private warned = false;
 
   constructor(
@@ -34,13 +34,18 @@ export class HookErrors {
       return;
     }
     const now = Date.now();
-    if (now - this.lastLogAt < LOG_GAP_MS) {
-      this.suppressed++;
+    let last = this.logged.get(hook);
+    if (last === undefined) {
+      last = { at: -Infinity, suppressed: 0 };
+      this.logged.set(hook, last);
+    }
+    if (now - last.at < LOG_GAP_MS) {
+      last.suppressed++;
       return;
     }
-    this.lastLogAt = now;
-    const more = this.suppressed > 0 ? ` (${this.suppressed} more since the last line)` : '';
-    this.suppressed = 0;
+    const more = last.suppressed > 0 ? ` (${last.suppressed} more since the last line)` : '';
+    last.at = now;
+    last.suppressed = 0;
     log(logger, 'error', line + more);
   }
 }
