@@ -94,9 +94,14 @@ export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): Ra
   const middleware: RequestHandler = (req, res, next) => {
     let address: string | undefined;
     if (http.byAddress) {
-      address = req.ip;
-      if (http.watchingForwarded && req.headers['x-forwarded-for'] !== undefined) {
-        if (req.app.get('trust proxy') === false) http.forwardedUntrusted();
+      if (req.headers['x-forwarded-for'] === undefined) {
+        // Without the header req.ip is the socket's address whatever 'trust proxy' says.
+        address = req.socket.remoteAddress;
+      } else {
+        address = req.ip;
+        if (http.watchingForwarded && req.app.get('trust proxy') === false) {
+          http.forwardedUntrusted();
+        }
       }
     }
     const decided = http.decideNow(req, address);

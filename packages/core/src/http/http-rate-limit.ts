@@ -139,7 +139,6 @@ export class RateLimitInfo {
   readonly retryAfterMs: number;
   /** @internal */
   readonly lane: Lane;
-  private readonly at: number;
 
   constructor(
     lane: Lane,
@@ -156,7 +155,6 @@ export class RateLimitInfo {
     this.remaining = decision.remaining;
     this.resetMs = decision.resetMs;
     this.retryAfterMs = decision.retryAfterMs;
-    this.at = Date.now();
   }
 
   /** What the key has used of the limit. */
@@ -164,9 +162,9 @@ export class RateLimitInfo {
     return this.limit - this.remaining;
   }
 
-  /** When the quota is fully available again. */
+  /** When the quota is fully available again (`resetMs` from now: read it while handling). */
   get resetTime(): Date {
-    return new Date(this.at + this.resetMs);
+    return new Date(Date.now() + this.resetMs);
   }
 }
 
