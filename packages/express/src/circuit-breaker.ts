@@ -21,6 +21,9 @@ export interface CircuitBreakerMiddlewareOptions extends Omit<
   fallback?: (req: Request, res: Response, next: NextFunction) => unknown;
 }
 
+/** An Express request inside a route breaker with `timeoutMs`: `signal` aborts at the limit. */
+export type BreakerRequest = Request & { signal?: AbortSignal };
+
 /** Where {@link breakerErrors} leaves the error a request failed with, for the breaker. */
 const ERROR = Symbol.for('breakwater.requestError');
 type Tracked = Response & { [ERROR]?: unknown };
@@ -78,7 +81,7 @@ export function circuitBreaker(
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (timeoutMs > 0) {
       const controller = new AbortController();
-      (req as Request & { signal?: AbortSignal }).signal = controller.signal;
+      (req as BreakerRequest).signal = controller.signal;
       timer = setTimeout(() => {
         controller.abort(routes.timedOutError());
         writeResponse(res, routes.timedOut(admitted));

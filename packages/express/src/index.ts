@@ -1,5 +1,5 @@
 export { breakerErrors, circuitBreaker } from './circuit-breaker';
-export type { CircuitBreakerMiddlewareOptions } from './circuit-breaker';
+export type { BreakerRequest, CircuitBreakerMiddlewareOptions } from './circuit-breaker';
 export { rateLimit } from './rate-limit';
 export type {
   RateLimitedRequest,
