@@ -5,6 +5,7 @@ import {
   type RateLimiter,
   type RateLimitInfo,
 } from '@breakwater/core';
+import { shareDecision } from './internal/share-decision';
 import { isPromiseLike, writeResponse } from './internal/write-response';
 
 /** A 429 handler: runs instead of the default answer, with the headers already set. */
@@ -61,7 +62,7 @@ export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): Ra
   ) => {
     if (info === undefined || res.headersSent) return next();
     http.writeHeaders(res, info);
-    req.rateLimit = info;
+    shareDecision(req, info);
     if (!info.allowed) return refuse(req, res, next, info);
     if (http.settles) {
       res.once('close', () => http.settle(req, res, info, res.writableFinished, res.statusCode));
