@@ -59,10 +59,7 @@ export function circuitBreaker(
   const { fallback, timeoutMs } = routes;
 
   return function breakwaterCircuitBreaker(req, res: Tracked, next) {
-    const route = req.route as { path?: unknown } | undefined;
-    const base = req.baseUrl;
-    const path = route === undefined ? req.path : String(route.path);
-    const entry: RouteEntry = routes.routeFor(req.method, base === '' ? path : base + path);
+    const entry: RouteEntry = routes.fixed ?? routes.routeFor(req.method, routePattern(req));
     const admitted = routes.enter(entry);
     if ('kind' in admitted) {
       if (fallback === undefined) return writeResponse(res, admitted);
@@ -87,7 +84,7 @@ export function circuitBreaker(
         writeResponse(res, routes.timedOut(admitted));
       }, timeoutMs);
     }
-    res.once('close', () => {
+    res.on('close', () => {
       if (timer !== undefined) clearTimeout(timer);
       routes.leave(entry);
       // Not finished: the client went away first, and the request is not recorded.
@@ -98,6 +95,14 @@ export function circuitBreaker(
     });
     next();
   };
+}
+
+/** The route pattern of a request (`/base/users/:id`), or the path outside a route. */
+function routePattern(req: Request): string {
+  const route = req.route as { path?: unknown } | undefined;
+  const base = req.baseUrl;
+  const path = route === undefined ? req.path : String(route.path);
+  return base === '' ? path : base + path;
 }
 
 /**

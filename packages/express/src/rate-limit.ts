@@ -65,7 +65,7 @@ export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): Ra
     shareDecision(req, info);
     if (!info.allowed) return refuse(req, res, next, info);
     if (http.settles) {
-      res.once('close', () => http.settle(req, res, info, res.writableFinished, res.statusCode));
+      res.on('close', () => http.settle(req, res, info, res.writableFinished, res.statusCode));
     }
     next();
   };

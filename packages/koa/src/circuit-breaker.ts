@@ -98,7 +98,7 @@ export function circuitBreaker(
   };
 
   return function breakwaterCircuitBreaker(ctx, next) {
-    const entry = routes.routeFor(ctx.method, routePattern(ctx));
+    const entry = routes.fixed ?? routes.routeFor(ctx.method, routePattern(ctx));
     const admitted = routes.enter(entry);
     if ('kind' in admitted) {
       if (fallback === undefined) {

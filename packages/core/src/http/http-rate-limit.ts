@@ -240,7 +240,7 @@ export class HttpRateLimit<Req = unknown, Res = unknown, Handler = never> {
     const own: Record<string, unknown> = {};
     const limiterOptions: Record<string, unknown> = {};
     for (const name of Object.keys(input)) {
-      const value = (input)[name];
+      const value = input[name];
       if ((OWN_KEYS as readonly string[]).includes(name)) own[name] = value;
       else limiterOptions[name] = value;
     }

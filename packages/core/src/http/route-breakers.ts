@@ -87,7 +87,8 @@ export class RouteBreakers<Fallback = never> {
   readonly maxConcurrent: number;
   /** Where failing hooks are reported. @internal */
   readonly hookErrors: HookErrors;
-  private readonly fixed: RouteEntry | undefined;
+  /** The entry of the one breaker every request uses (`name` or a breaker given), if any. */
+  readonly fixed: RouteEntry | undefined;
   private readonly registry: CircuitBreakerRegistry | undefined;
   private readonly options: BreakerDefaults;
   private readonly maxRoutes: number;
