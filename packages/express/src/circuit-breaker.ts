@@ -1,10 +1,11 @@
-import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
   type CircuitBreaker,
   RouteBreakers,
   type RouteBreakerOptions,
   type RouteEntry,
 } from '@breakwater/core';
+import { requestError, type Tracked } from './breaker-errors';
 import { isPromiseLike, writeResponse } from './internal/write-response';
 
 type ExpressFallback = (req: Request, res: Response, next: NextFunction) => unknown;
@@ -24,10 +25,6 @@ export interface CircuitBreakerMiddlewareOptions extends Omit<
 /** An Express request inside a route breaker with `timeoutMs`: `signal` aborts at the limit. */
 export type BreakerRequest = Request & { signal?: AbortSignal };
 
-/** Where {@link breakerErrors} leaves the error a request failed with, for the breaker. */
-const ERROR = Symbol.for('breakwater.requestError');
-type Tracked = Response & { [ERROR]?: unknown };
-
 /**
  * Route-level circuit breaker middleware for Express 4 and 5.
  *
@@ -35,7 +32,7 @@ type Tracked = Response & { [ERROR]?: unknown };
  * breaker named `METHOD /base/route/:pattern`; mounted with `app.use()` the breaker is named after
  * the path, bounded by `maxRoutes`. The permit settles when the response is sent: a status >= 500
  * (or what `isFailureStatus` says) and a slow response count against the breaker; an error that
- * reaches {@link breakerErrors} counts as the status it names, else as a failure subject to the
+ * reaches `breakerErrors()` counts as the status it names, else as a failure subject to the
  * breaker's `isFailure`. A client that goes away first is not recorded. While the circuit is open
  * the request gets 503 with `Retry-After` and an `application/problem+json` body naming the
  * breaker, or the `fallback` handler. `timeoutMs` gives the handler `req.signal` and answers 504
@@ -89,7 +86,7 @@ export function circuitBreaker(
       routes.leave(entry);
       // Not finished: the client went away first, and the request is not recorded.
       if (!res.writableFinished) return admitted.ignore();
-      const error = res[ERROR];
+      const error = requestError(res);
       if (error === undefined) routes.settle(admitted, res.statusCode);
       else routes.settleError(admitted, error);
     });
@@ -103,22 +100,4 @@ function routePattern(req: Request): string {
   const base = req.baseUrl;
   const path = route === undefined ? req.path : String(route.path);
   return base === '' ? path : base + path;
-}
-
-/**
- * Error-handling middleware that shows route breakers the errors handlers throw or pass to
- * `next(err)`, so the breaker's `isFailure` and an error's own `status` decide how it counts.
- * Add it after the routes and before your own error handlers; it passes every error on unchanged.
- *
- * @example
- * ```ts
- * app.get('/plants/:id', circuitBreaker({ isFailure: (e) => !(e instanceof NotFound) }), getPlant);
- * app.use(breakerErrors());
- * ```
- */
-export function breakerErrors(): ErrorRequestHandler {
-  return function breakwaterBreakerErrors(error: unknown, _req, res: Tracked, next) {
-    if (res[ERROR] === undefined) res[ERROR] = error ?? null;
-    next(error);
-  };
 }

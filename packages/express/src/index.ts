@@ -1,4 +1,5 @@
-export { breakerErrors, circuitBreaker } from './circuit-breaker';
+export { circuitBreaker } from './circuit-breaker';
+export { breakerErrors } from './breaker-errors';
 export type { BreakerRequest, CircuitBreakerMiddlewareOptions } from './circuit-breaker';
 export { rateLimit } from './rate-limit';
 export type {

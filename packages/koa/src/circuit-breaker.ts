@@ -7,6 +7,7 @@ import {
   type RouteEntry,
 } from '@breakwater/core';
 import { routePattern } from './internal/route-pattern';
+import { runWithin } from './internal/run-within';
 import { writeResponse } from './internal/write-response';
 
 type KoaFallback = (ctx: Context, next: Next) => unknown;
@@ -20,8 +21,6 @@ export interface CircuitBreakerMiddlewareOptions extends RouteBreakerOptions<Koa
    */
   fallback?: (ctx: Context, next: Next) => unknown;
 }
-
-const TIMED_OUT = Symbol('timed out');
 
 /**
  * Route-level circuit breaker middleware for Koa 2 and 3.
@@ -66,37 +65,6 @@ export function circuitBreaker(
     throw error;
   };
 
-  const withTimeout = async (
-    ctx: Context,
-    next: Next,
-    entry: RouteEntry,
-    permit: BreakerPermit,
-  ) => {
-    const controller = new AbortController();
-    (ctx.state as { signal?: AbortSignal }).signal = controller.signal;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const running = next();
-    const limit = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
-    });
-    let outcome: unknown;
-    try {
-      outcome = await Promise.race([running, limit]);
-    } catch (error) {
-      return fail(entry, permit, error);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (outcome !== TIMED_OUT) return settle(ctx, entry, permit);
-    running.then(undefined, () => undefined); // the handler's late outcome no longer matters
-    routes.leave(entry);
-    // Answer now and take the response from Koa, so what the handler sets later is not sent.
-    const answer = routes.timedOut(permit);
-    if (!ctx.headerSent) ctx.res.writeHead(answer.status, answer.headers).end(answer.body);
-    ctx.respond = false;
-    controller.abort(routes.timedOutError());
-  };
-
   return function breakwaterCircuitBreaker(ctx, next) {
     const entry = routes.fixed ?? routes.routeFor(ctx.method, routePattern(ctx));
     const admitted = routes.enter(entry);
@@ -112,7 +80,16 @@ export function circuitBreaker(
           writeResponse(ctx, admitted);
         });
     }
-    if (timeoutMs > 0) return withTimeout(ctx, next, entry, admitted);
+    if (timeoutMs > 0) {
+      const timedOut = () => {
+        routes.leave(entry);
+        return routes.timedOut(admitted);
+      };
+      return runWithin(ctx, next, timeoutMs, timedOut, () => routes.timedOutError()).then(
+        (late) => (late ? undefined : settle(ctx, entry, admitted)),
+        (error: unknown) => fail(entry, admitted, error),
+      );
+    }
     return next().then(
       () => settle(ctx, entry, admitted),
       (error: unknown) => fail(entry, admitted, error),
