@@ -6,6 +6,7 @@ import {
   type RouteBreakerOptions,
   type RouteEntry,
 } from '@breakwater/core';
+import { callNext } from './internal/call-next';
 import { routePattern } from './internal/route-pattern';
 import { runWithin } from './internal/run-within';
 import { writeResponse } from './internal/write-response';
@@ -90,7 +91,7 @@ export function circuitBreaker(
         (error: unknown) => fail(entry, admitted, error),
       );
     }
-    return next().then(
+    return callNext(next).then(
       () => settle(ctx, entry, admitted),
       (error: unknown) => fail(entry, admitted, error),
     );

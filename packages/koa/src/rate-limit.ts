@@ -6,6 +6,7 @@ import {
   type RateLimiter,
   type RateLimitInfo,
 } from '@breakwater/core';
+import { callNext } from './internal/call-next';
 import { carryHeaders } from './internal/carry-headers';
 import { writeResponse } from './internal/write-response';
 
@@ -68,7 +69,7 @@ export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): Ra
     http.writeHeaders(ctx.res, info);
     (ctx.state as { rateLimit?: RateLimitInfo }).rateLimit = info;
     if (!info.allowed) return refuse(ctx, next, info);
-    return next().then(
+    return callNext(next).then(
       () => {
         if (http.settles) {
           http.settle(

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { HttpResponse } from '@breakwater/core';
+import { callNext } from './call-next';
 
 const TIMED_OUT = Symbol('timed out');
 
@@ -20,7 +21,7 @@ export async function runWithin(
   const controller = new AbortController();
   (ctx.state as { signal?: AbortSignal }).signal = controller.signal;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const running = next();
+  const running = callNext(next);
   const limit = new Promise<typeof TIMED_OUT>((resolve) => {
     timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
   });
