@@ -7,7 +7,7 @@ import {
   type RateLimitInfo,
 } from '@breakwater/core';
 import { callNext } from './internal/call-next';
-import { carryHeaders } from './internal/carry-headers';
+import { keepHeadersOnError } from './internal/carry-headers';
 import { writeResponse } from './internal/write-response';
 
 /** A 429 handler: runs instead of the default answer, with the headers already set. */
@@ -69,21 +69,16 @@ export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): Ra
     http.writeHeaders(ctx.res, info);
     (ctx.state as { rateLimit?: RateLimitInfo }).rateLimit = info;
     if (!info.allowed) return refuse(ctx, next, info);
+    keepHeadersOnError(ctx.app);
+    if (!http.settles) return next();
     return callNext(next).then(
       () => {
-        if (http.settles) {
-          http.settle(
-            ctx,
-            ctx,
-            info,
-            !ctx.req.socket.destroyed || ctx.res.writableEnded,
-            ctx.status,
-          );
-        }
+        const finished = !ctx.req.socket.destroyed || ctx.res.writableEnded;
+        http.settle(ctx, ctx, info, finished, ctx.status);
       },
       (error: unknown) => {
-        if (http.settles) http.settle(ctx, ctx, info, true, errorStatus(error) ?? 500);
-        throw carryHeaders(ctx, error, http.headerNames(info));
+        http.settle(ctx, ctx, info, true, errorStatus(error) ?? 500);
+        throw error;
       },
     );
   };
