@@ -91,6 +91,12 @@ export class RateLimitHeaderWriter {
   private readonly policy: string;
   private readonly prefix: string;
   private readonly capacity: string;
+  /** The `;t=<seconds>` suffix of the last decision, rebuilt only when the seconds change. */
+  private lastResetS = -1;
+  private lastSuffix = '';
+  /** The legacy epoch-seconds reset of the last decision, rebuilt once a second at most. */
+  private lastEpochS = -1;
+  private lastEpoch = '';
 
   constructor(name: string, windowMs: number, capacity: number, options: RateLimitHeaderOptions) {
     const standard = options.standard ?? true;
@@ -120,7 +126,11 @@ export class RateLimitHeaderWriter {
     if (draft !== undefined) {
       append(target, 'ratelimit-policy', this.policy);
       if (draft === 'draft-11' || draft === 'draft-8') {
-        append(target, 'ratelimit', `${this.prefix}${remaining};t=${resetS}`);
+        if (resetS !== this.lastResetS) {
+          this.lastResetS = resetS;
+          this.lastSuffix = `;t=${resetS}`;
+        }
+        append(target, 'ratelimit', this.prefix + remaining + this.lastSuffix);
       } else if (draft === 'draft-7') {
         const existing = target.getHeader('ratelimit');
         const other = typeof existing === 'string' ? DRAFT7_REMAINING.exec(existing) : null;
@@ -136,10 +146,12 @@ export class RateLimitHeaderWriter {
     if (this.legacy && fewerRemaining(target, 'x-ratelimit-remaining', remaining)) {
       target.setHeader('x-ratelimit-limit', this.capacity);
       target.setHeader('x-ratelimit-remaining', String(remaining));
-      target.setHeader(
-        'x-ratelimit-reset',
-        String(Math.ceil(((nowMs ?? Date.now()) + resetMs) / 1000)),
-      );
+      const epochS = Math.ceil(((nowMs ?? Date.now()) + resetMs) / 1000);
+      if (epochS !== this.lastEpochS) {
+        this.lastEpochS = epochS;
+        this.lastEpoch = String(epochS);
+      }
+      target.setHeader('x-ratelimit-reset', this.lastEpoch);
     }
     if (!decision.allowed) {
       target.setHeader('retry-after', String(retryAfterSeconds(decision.retryAfterMs)));
