@@ -120,3 +120,32 @@ describe('HttpRateLimit request-dependent limits and refusals', () => {
     expect((info as { key: string }).key).toBe('10.0.0.1');
   });
 });
+
+describe('HttpRateLimit with a limiter given', () => {
+  it('takes a logger for its own lines, and still refuses other limiter options', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: () => undefined,
+      error: (l: string) => lines.push(l),
+    };
+    const limiter = new RateLimiter({ name: 'given', limit: 5, window: '1m', clock });
+    const http = new HttpRateLimit<object>({
+      limiter,
+      logger,
+      key: () => {
+        throw new Error('no key');
+      },
+    });
+    expect(await http.decideNow({}, '1')).toBeUndefined();
+    expect(lines).toEqual([
+      '[RATELIMIT] given key failed (Error: no key); the request was let through',
+    ]);
+    expect(() => new HttpRateLimit({ limiter, window: '1m' })).toThrow(
+      expect.objectContaining({ path: 'window' }),
+    );
+    expect(() => new HttpRateLimit({ limiter, logger: {} as never })).toThrow(
+      expect.objectContaining({ path: 'logger' }),
+    );
+  });
+});

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import { log, type Logger } from '../internal/log';
+import { log, loggerOption, type Logger } from '../internal/log';
 import { checkKnownKeys, checkObject, functionOption, integerOption } from '../internal/validate';
 import { RateLimiter, type RateLimiterOptions } from '../rate-limit/rate-limiter';
 import type { RateLimitDecision } from '../rate-limit/rate-limit-store';
@@ -248,11 +248,12 @@ export class HttpRateLimit<Req = unknown, Res = unknown, Handler = never> {
     const limitFn = typeof options.limit === 'function' ? options.limit : undefined;
     if (limitFn !== undefined) delete limiterOptions.limit;
     const { limiter } = options;
-    this.logger = options.logger;
+    this.logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
     if (limiter !== undefined) {
       if (!(limiter instanceof RateLimiter))
         throw new ConfigError(OWNER, 'limiter', limiter, 'must be a RateLimiter');
-      const extra = Object.keys(limiterOptions);
+      // With a limiter given, `logger` only receives the middleware's own lines (failing hooks).
+      const extra = Object.keys(limiterOptions).filter((key) => key !== 'logger');
       if (extra.length > 0) {
         throw new ConfigError(
           OWNER,
