@@ -128,8 +128,17 @@ export interface FakeContext {
   status: number;
   body: unknown;
   readonly response: Record<string, string>;
-  req: EventEmitter & { socket: { setTimeout(ms: number): void } };
-  res: { writableFinished: boolean };
+  req: EventEmitter & { socket: { setTimeout(ms: number): void; destroyed: boolean } };
+  /** The Node response: headers written to it land in `response` too. */
+  res: {
+    writableFinished: boolean;
+    writableEnded: boolean;
+    getHeader(name: string): string | undefined;
+    setHeader(name: string, value: string): void;
+  };
+  readonly headers: Record<string, string>;
+  readonly state: Record<string, unknown>;
+  readonly app: { proxy: boolean };
   set(field: string | Record<string, string>, value?: string): void;
   get(field: string): string;
   /** This context as the Koa type the middleware expects. */
@@ -141,7 +150,10 @@ export function fakeContext(init: FakeRequestInit = {}): FakeContext {
   const url = init.url ?? '/';
   const query = url.indexOf('?');
   const headers = init.headers ?? {};
-  const req = Object.assign(new EventEmitter(), { socket: { setTimeout: () => undefined } });
+  const req = Object.assign(new EventEmitter(), {
+    socket: { setTimeout: () => undefined, destroyed: false },
+  });
+  const response: Record<string, string> = {};
   const ctx: FakeContext = {
     method: init.method ?? 'GET',
     url,
@@ -149,9 +161,19 @@ export function fakeContext(init: FakeRequestInit = {}): FakeContext {
     ip: init.ip ?? '127.0.0.1',
     status: 404,
     body: undefined,
-    response: {},
+    response,
     req,
-    res: { writableFinished: false },
+    res: {
+      writableFinished: false,
+      writableEnded: false,
+      getHeader: (name) => response[name.toLowerCase()],
+      setHeader: (name, value) => {
+        response[name.toLowerCase()] = String(value);
+      },
+    },
+    headers,
+    state: {},
+    app: { proxy: false },
     set(field, value) {
       if (typeof field === 'string') this.response[field.toLowerCase()] = String(value);
       else for (const [name, v] of Object.entries(field)) this.response[name.toLowerCase()] = v;

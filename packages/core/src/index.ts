@@ -137,7 +137,11 @@ export {
 } from './http/http-response';
 export type { HttpResponse } from './http/http-response';
 export { quotePolicyName, rateLimitHeaders } from './http/rate-limit-headers';
-export type { RateLimitHeaderOptions } from './http/rate-limit-headers';
+export type {
+  HeaderTarget,
+  RateLimitHeaderOptions,
+  RateLimitHeadersDraft,
+} from './http/rate-limit-headers';
 export { breakerStatus, healthReport, isReady } from './http/health-report';
 export type {
   HealthCheck,
@@ -155,10 +159,21 @@ export type {
 } from './http/health-routes';
 export { DASHBOARD_CSP, dashboardPage } from './http/dashboard-page';
 export type { DashboardPageOptions } from './http/dashboard-page';
-export { RouteBreakers } from './http/route-breakers';
+export {
+  FORCED_OPEN_RETRY_AFTER_MS,
+  RouteBreakers,
+  RouteEntry,
+  errorStatus,
+} from './http/route-breakers';
 export type { RouteBreakerOptions } from './http/route-breakers';
-export { HttpRateLimit } from './http/http-rate-limit';
-export type { HttpRateLimitOptions, HttpRateLimitVerdict } from './http/http-rate-limit';
+export { HttpRateLimit, RateLimitInfo } from './http/http-rate-limit';
+export type {
+  DynamicHttpRateLimitOptions,
+  HttpRateLimitOptions,
+  HttpRateLimitVerdict,
+  RateLimitMessage,
+} from './http/http-rate-limit';
+export { addressKey } from './http/client-address';
 export { LoadShedder, loadShedResponse } from './http/load-shed';
 export type {
   LoadShedEvents,

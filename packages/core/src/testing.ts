@@ -25,6 +25,11 @@ export interface RateLimitStoreConformanceOptions {
   prefix?: string;
   /** The algorithms to check. @defaultValue all three */
   algorithms?: readonly RateLimitAlgorithm[];
+  /**
+   * Whether to check `refund()` (a store that does not implement it then fails those cases).
+   * @defaultValue true
+   */
+  refund?: boolean;
 }
 
 /** The test-runner functions {@link describeRateLimitStore} registers cases with (Jest, Vitest, node:test). */
@@ -262,6 +267,8 @@ export function rateLimitStoreConformance(
       const after = await consume(store, 'k', 1, r);
       expect(after.allowed, 'reset lifts the block', after);
     });
+
+    if (options.refund !== false) addRefundCases(add, algorithm, rule);
   }
 
   if (algorithms.includes('token-bucket')) {
@@ -295,6 +302,68 @@ export function rateLimitStoreConformance(
   }
 
   return cases;
+}
+
+type RuleFactory = (
+  algorithm: RateLimitAlgorithm,
+  overrides?: Partial<Omit<RateLimitRule, 'name' | 'algorithm'>>,
+) => RateLimitRule;
+
+function addRefundCases(
+  add: (name: string, run: (store: RateLimitStore) => Promise<void>) => void,
+  algorithm: RateLimitAlgorithm,
+  rule: RuleFactory,
+): void {
+  const refund = (store: RateLimitStore, key: string, cost: number, r: RateLimitRule) => {
+    if (typeof store.refund !== 'function') throw new Error('expected the store to have refund()');
+    return store.refund(key, cost, r);
+  };
+
+  add(`${algorithm}: refund gives back what was counted`, async (store) => {
+    const r = rule(algorithm);
+    await consume(store, 'k', LIMIT, r);
+    const refused = await consume(store, 'k', 1, r);
+    expect(!refused.allowed, 'refused once exhausted', refused);
+    await refund(store, 'k', 2, r);
+    const peek = await consume(store, 'k', 0, r);
+    expect(peek.allowed && peek.remaining === 2, 'remaining 2 after a refund of 2', peek);
+    const again = await consume(store, 'k', 2, r);
+    expect(again.allowed && again.remaining === 0, 'the refunded units can be used again', again);
+  });
+
+  add(`${algorithm}: refund never goes below an empty count`, async (store) => {
+    const r = rule(algorithm);
+    await consume(store, 'k', 1, r);
+    await refund(store, 'k', LIMIT * 3, r);
+    const peek = await consume(store, 'k', 0, r);
+    expect(peek.remaining === LIMIT, `remaining capped at ${LIMIT}`, peek);
+    const full = await consume(store, 'k', LIMIT, r);
+    expect(full.allowed && full.remaining === 0, 'exactly the limit fits afterwards', full);
+    const refused = await consume(store, 'k', 1, r);
+    expect(!refused.allowed, 'and no more than the limit', refused);
+  });
+
+  add(`${algorithm}: refund of an unknown key leaves it unknown`, async (store) => {
+    const r = rule(algorithm);
+    await refund(store, 'never-used', 3, r);
+    const fresh = await consume(store, 'never-used', 0, r);
+    expect(fresh.allowed && fresh.remaining === LIMIT, 'an unknown key is still full', fresh);
+    const counted = await consume(store, 'never-used', LIMIT, r);
+    expect(counted.allowed && counted.remaining === 0, 'no credit above the limit', counted);
+  });
+
+  add(`${algorithm}: refund leaves other keys and a block alone`, async (store) => {
+    const r = rule(algorithm, { blockDurationMs: 3 * WINDOW_MS });
+    await consume(store, 'k', LIMIT, r);
+    await consume(store, 'other', 2, r);
+    const blocked = await consume(store, 'k', 1, r);
+    expect(!blocked.allowed, 'refused and blocked once exhausted', blocked);
+    await refund(store, 'k', LIMIT, r);
+    const still = await consume(store, 'k', 1, r);
+    expect(!still.allowed, 'a refund does not lift a block', still);
+    const other = await consume(store, 'other', 0, r);
+    expect(other.remaining === LIMIT - 2, 'other keys keep their count', other);
+  });
 }
 
 /**

@@ -17,6 +17,11 @@ class AsyncStore implements RateLimitStore {
     return this.inner.consumeSync(key, cost, rule);
   }
 
+  async refund(key: string, cost: number, rule: RateLimitRule): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.inner.refundSync(key, cost, rule);
+  }
+
   async reset(key: string, rule: RateLimitRule): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
     await this.inner.reset(key, rule);

@@ -55,9 +55,9 @@ const DEFAULT_WINDOW_MS = 60_000;
  * default), so a backend outage never fails a request. Counting is a fixed window of
  * express-rate-limit's `windowMs`; express-rate-limit keeps its own `limit`, headers and handler.
  *
- * `decrement()` is not supported: Breakwater stores cannot give a hit back, so
- * `skipFailedRequests` and `skipSuccessfulRequests` do not uncount requests (a warning says so
- * once). The object is also a health reporter: pass it in `healthRoutes({ limiters: [store] })`.
+ * `decrement()` gives a hit back through the store's `refund` (so `skipFailedRequests` and
+ * `skipSuccessfulRequests` work); with a store that has no `refund` the hit stays counted. The
+ * object is also a health reporter: pass it in `healthRoutes({ limiters: [store] })`.
  */
 export class ExpressRateLimitStore {
   /** Counts are shared across processes (for express-rate-limit's misconfiguration checks). */
@@ -101,9 +101,6 @@ export class ExpressRateLimitStore {
 
   /** Called once by express-rate-limit with its options: adopts `windowMs`. */
   init(options: ExpressRateLimitInitOptions): void {
-    if (options.skipFailedRequests === true || options.skipSuccessfulRequests === true) {
-      this.warnOnce('decrement', 'skipFailedRequests/skipSuccessfulRequests are not supported');
-    }
     if (options.windowMs === this.current.rule.windowMs) return;
     const previous = this.current;
     this.current = this.build(options.windowMs);
@@ -127,9 +124,17 @@ export class ExpressRateLimitStore {
     return { totalHits, resetTime: new Date(Date.now() + decision.resetMs) };
   }
 
-  /** Not supported: Breakwater stores cannot give a hit back. Warns once, then does nothing. */
-  decrement(_key: string): void {
-    this.warnOnce('decrement', 'decrement() is not supported; the hit stays counted');
+  /**
+   * Gives one hit back (express-rate-limit calls it for `skipFailedRequests` /
+   * `skipSuccessfulRequests`), through the limiter's backend protection. Never rejects.
+   */
+  async decrement(key: string): Promise<void> {
+    try {
+      await this.current.refund(key, 1);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.warnOnce('decrement', `decrement() failed (${reason})`);
+    }
   }
 
   /** Forgets `key`. Never rejects: a backend that cannot be reached is reported once. */

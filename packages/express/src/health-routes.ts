@@ -45,12 +45,19 @@ export function healthRoutes(options: HealthRoutesMiddlewareOptions): HealthRout
 
 function write(req: Request, res: Response, result: HealthRouteResult): void {
   if (result.kind === 'response') return writeResponse(res, result);
-  res.writeHead(result.status, result.headers);
+  // `no-transform` keeps compression() (and proxies) from buffering the stream into gzip blocks.
+  res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-store, no-transform' });
   res.flushHeaders();
   // An event stream stays open for as long as the client wants it.
   req.socket.setTimeout(0);
+  const flushable = res as Response & { flush?: () => void };
   const stop = result.start(
-    (chunk) => res.write(chunk),
+    (chunk) => {
+      const written = res.write(chunk);
+      // Behind a compression middleware that compresses anyway, push each event out at once.
+      flushable.flush?.();
+      return written;
+    },
     () => res.end(),
   );
   res.on('close', stop);

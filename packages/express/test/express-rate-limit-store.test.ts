@@ -19,6 +19,7 @@ function sharedMemoryStore(): RateLimitStore {
   return {
     local: false,
     consume: (key, cost, rule) => memory.consume(key, cost, rule),
+    refund: (key, cost, rule) => memory.refund(key, cost, rule),
     reset: (key, rule) => memory.reset(key, rule),
     close: () => memory.close(),
   };
@@ -120,7 +121,7 @@ describe.each(expressVersions)('expressRateLimitStore on %s', (_label, _major, c
     await request(app).get('/').expect(200);
   });
 
-  it('does not uncount with decrement(), and says so once', async () => {
+  it('uncounts with decrement(): skipFailedRequests works', async () => {
     const store = expressRateLimitStore(sharedMemoryStore());
     const app = createApp();
     app.use(
@@ -132,15 +133,26 @@ describe.each(expressVersions)('expressRateLimitStore on %s', (_label, _major, c
         keyGenerator: () => 'client',
       }),
     );
-    app.get('/', (_req, res) => {
-      res.status(500).end();
+    app.get('/', (req, res) => {
+      res.status(req.query.fail === '1' ? 500 : 200).end();
     });
 
-    await request(app).get('/').expect(500);
-    await request(app).get('/').expect(500);
+    for (let i = 0; i < 4; i++) await request(app).get('/?fail=1').expect(500);
+    // The failures were given back: two successes still fit, the third is refused.
+    await request(app).get('/').expect(200);
+    await request(app).get('/').expect(200);
     await request(app).get('/').expect(429);
-    expect(warning).toHaveBeenCalledTimes(1);
-    expect(String(warning.mock.calls[0]?.[0])).toContain('not supported');
+    expect(warning).not.toHaveBeenCalled();
+  });
+
+  it('decrement() never rejects, with a store that cannot refund or is down', async () => {
+    const { refund: _refund, ...inner } = sharedMemoryStore();
+    const noRefund = expressRateLimitStore({ store: inner });
+    await noRefund.increment('client');
+    await expect(noRefund.decrement('client')).resolves.toBeUndefined();
+    expect(await noRefund.get('client')).toMatchObject({ totalHits: 1 });
+    const down = expressRateLimitStore(new FailingStore());
+    await expect(down.decrement('client')).resolves.toBeUndefined();
   });
 
   it('never rejects resetKey() while the backend is down', async () => {

@@ -3,7 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import express4 from 'express4';
 import express5 from 'express5';
-import type { Clock, RateLimitDecision, RateLimitRule, RateLimitStore } from '@breakwater/core';
+import type {
+  Clock,
+  Logger,
+  RateLimitDecision,
+  RateLimitRule,
+  RateLimitStore,
+} from '@breakwater/core';
 
 /** Both Express majors, for `describe.each`. */
 export const expressVersions: [string, 4 | 5, () => Express][] = [
@@ -89,4 +95,13 @@ export function readUntil(
     response.on('data', onData);
     response.once('end', finish);
   });
+}
+
+/** A logger that keeps its lines. */
+export function memoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const push = (line: string): void => {
+    lines.push(line);
+  };
+  return { lines, info: push, warn: push, error: push };
 }

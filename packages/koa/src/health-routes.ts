@@ -41,8 +41,9 @@ export function healthRoutes(options: HealthRoutesMiddlewareOptions): HealthRout
     const result = await pending;
     if (result.kind === 'response') return writeResponse(ctx, result);
     ctx.status = result.status;
-    ctx.set(result.headers);
-    // An event stream stays open for as long as the client wants it, uncompressed.
+    // `no-transform` (and `ctx.compress = false` for koa-compress) keeps the stream uncompressed.
+    ctx.set({ ...result.headers, 'cache-control': 'no-store, no-transform' });
+    // An event stream stays open for as long as the client wants it.
     ctx.req.socket.setTimeout(0);
     (ctx as Context & { compress?: boolean }).compress = false;
     const pass = new PassThrough();

@@ -1,9 +1,27 @@
-import type { Context, Middleware } from 'koa';
-import { HttpRateLimit, type HttpRateLimitOptions, type RateLimiter } from '@breakwater/core';
+import type { Context, Middleware, Next } from 'koa';
+import {
+  errorStatus,
+  HttpRateLimit,
+  type DynamicHttpRateLimitOptions,
+  type RateLimiter,
+  type RateLimitInfo,
+} from '@breakwater/core';
+import { callNext } from './internal/call-next';
+import { keepHeadersOnError } from './internal/carry-headers';
 import { writeResponse } from './internal/write-response';
 
-/** Options of {@link rateLimit}: `key`, `skip` and `cost` receive the Koa context. */
-export type RateLimitMiddlewareOptions = HttpRateLimitOptions<Context>;
+/** A 429 handler: runs instead of the default answer, with the headers already set. */
+export type RateLimitHandler = (ctx: Context, next: Next, info: RateLimitInfo) => unknown;
+
+/**
+ * Options of {@link rateLimit}: the hooks receive the Koa context (`requestWasSuccessful` gets it
+ * twice: `(ctx) => ctx.status < 400` is enough).
+ */
+export type RateLimitMiddlewareOptions = DynamicHttpRateLimitOptions<
+  Context,
+  Context,
+  RateLimitHandler
+>;
 
 /** The middleware {@link rateLimit} returns, with the limiter it decides with. */
 export interface RateLimitMiddleware extends Middleware {
@@ -14,12 +32,14 @@ export interface RateLimitMiddleware extends Middleware {
 /**
  * Rate-limiting middleware for Koa 2 and 3.
  *
- * Counts each request under the client address (`ctx.ip`, which honours `app.proxy`) or
- * `key(ctx)`, sets the `RateLimit-Policy` and `RateLimit` headers of
- * draft-ietf-httpapi-ratelimit-headers-11 (and the legacy `X-RateLimit-*` trio when asked), and
- * answers 429 with `Retry-After` and an `application/problem+json` body when the limit is reached.
- * A store outage never becomes a 500: the limiter's `onStoreFailure` decides, and a failing hook
- * lets the request through.
+ * Counts each request under the client address (`ctx.ip`, which honours `app.proxy` and
+ * `app.maxIpsCount`; IPv6 grouped by `ipv6Subnet`) or `key(ctx)`, sets the `RateLimit-Policy` and
+ * `RateLimit` headers of draft-ietf-httpapi-ratelimit-headers-11 (or the draft `headers` names,
+ * stacked limiters each listed; kept on thrown errors), puts the decision on
+ * `ctx.state.rateLimit`, and answers 429 with `Retry-After` and an `application/problem+json` body
+ * (or `message` / `statusCode` / `handler`) when the limit is reached. A store outage never
+ * becomes a 500: the limiter's `onStoreFailure` decides, and a failing hook lets the request
+ * through and reaches the logger.
  *
  * @throws ConfigError when an option is invalid
  * @example
@@ -29,16 +49,56 @@ export interface RateLimitMiddleware extends Middleware {
  * ```
  */
 export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): RateLimitMiddleware {
-  const http = new HttpRateLimit<Context>(options);
+  const http = new HttpRateLimit<Context, Context, RateLimitHandler>(options);
 
-  const middleware: Middleware = async (ctx, next) => {
-    // decide() never rejects: a failed decision is `undefined` and the request goes through.
-    const verdict = await http.decide(ctx, ctx.ip === '' ? undefined : ctx.ip);
-    if (verdict !== undefined) {
-      ctx.set(verdict.headers);
-      if (verdict.refusal !== undefined) return writeResponse(ctx, verdict.refusal);
+  const refuse = async (ctx: Context, next: Next, info: RateLimitInfo): Promise<void> => {
+    const handler = http.handler;
+    if (handler !== undefined) {
+      try {
+        await handler(ctx, next, info);
+        return;
+      } catch (error) {
+        http.hookErrors.report('handler', error, 'the default answer was sent');
+      }
     }
-    await next();
+    writeResponse(ctx, await http.refusal(ctx, info));
+  };
+
+  const run = (ctx: Context, next: Next, info: RateLimitInfo | undefined): Promise<void> => {
+    if (info === undefined) return next();
+    http.writeHeaders(ctx.res, info);
+    (ctx.state as { rateLimit?: RateLimitInfo }).rateLimit = info;
+    if (!info.allowed) return refuse(ctx, next, info);
+    keepHeadersOnError(ctx.app);
+    if (!http.settles) return next();
+    return callNext(next).then(
+      () => {
+        const finished = !ctx.req.socket.destroyed || ctx.res.writableEnded;
+        http.settle(ctx, ctx, info, finished, ctx.status);
+      },
+      (error: unknown) => {
+        http.settle(ctx, ctx, info, true, errorStatus(error) ?? 500);
+        throw error;
+      },
+    );
+  };
+
+  const middleware: Middleware = (ctx, next) => {
+    let address: string | undefined;
+    if (http.byAddress) {
+      address = ctx.ip === '' ? undefined : ctx.ip;
+      if (
+        http.watchingForwarded &&
+        ctx.headers['x-forwarded-for'] !== undefined &&
+        !ctx.app.proxy
+      ) {
+        http.forwardedUntrusted();
+      }
+    }
+    const decided = http.decideNow(ctx, address);
+    // decideNow() never rejects: a failed decision is `undefined` and the request goes through.
+    if (decided instanceof Promise) return decided.then((info) => run(ctx, next, info));
+    return run(ctx, next, decided);
   };
   return Object.assign(middleware, { limiter: http.limiter });
 }

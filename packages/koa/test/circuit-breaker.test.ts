@@ -363,9 +363,9 @@ describe.each(koaVersions)('circuitBreaker on %s', (_label, createApp) => {
       await entered.promise;
       req.destroy();
       await closed.promise;
-      expect(ignored).toBe(1);
       release.resolve();
       await finished.promise;
+      expect(ignored).toBe(1);
       const snapshot = breaker.snapshot();
       expect(snapshot.state).toBe('closed');
       expect(snapshot.calls).toBe(0);
@@ -393,6 +393,7 @@ describe.each(koaVersions)('circuitBreaker on %s', (_label, createApp) => {
     expectConfigError(() => circuitBreaker({ maxRoutes: 0 }), 'maxRoutes');
     expectConfigError(() => circuitBreaker({ failureThreshold: -1 }), 'failureThreshold');
     expectConfigError(() => circuitBreaker({ isFailureStatus: 500 as never }), 'isFailureStatus');
-    expectConfigError(() => circuitBreaker({ timeoutMs: 100 } as never), 'timeoutMs');
+    expectConfigError(() => circuitBreaker({ timeoutMs: -1 }), 'timeoutMs');
+    expectConfigError(() => circuitBreaker({ maxConcurrent: 0 }), 'maxConcurrent');
   });
 });

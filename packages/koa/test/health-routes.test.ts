@@ -147,7 +147,7 @@ describe.each(koaVersions)('healthRoutes on %s', (_label, createApp) => {
       const res = await response;
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['cache-control']).toBe('no-store, no-transform');
       expect(res.headers['x-accel-buffering']).toBe('no');
       expect(res.headers['content-length']).toBeUndefined();
 

@@ -3,7 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import Koa2 from 'koa2';
 import Koa3 from 'koa3';
-import type { Clock, RateLimitDecision, RateLimitRule, RateLimitStore } from '@breakwater/core';
+import type {
+  Clock,
+  Logger,
+  RateLimitDecision,
+  RateLimitRule,
+  RateLimitStore,
+} from '@breakwater/core';
 
 /** Both Koa majors, for `describe.each`; apps do not log the errors tests throw on purpose. */
 export const koaVersions: [string, () => Koa][] = [
@@ -110,4 +116,13 @@ export function ended(response: IncomingMessage, timeoutMs = 5_000): Promise<voi
     });
     response.resume();
   });
+}
+
+/** A logger that keeps its lines. */
+export function memoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const push = (line: string): void => {
+    lines.push(line);
+  };
+  return { lines, info: push, warn: push, error: push };
 }

@@ -79,3 +79,73 @@ describe('HttpRateLimit', () => {
     }
   });
 });
+
+describe('HttpRateLimit request-dependent limits and refusals', () => {
+  it('counts one key across limits, and lets requests through past 100 distinct limits', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: () => undefined,
+      error: (l: string) => lines.push(l),
+    };
+    const http = new HttpRateLimit<{ limit: number }>({
+      name: 'plans',
+      window: '1h',
+      clock,
+      logger,
+      limit: (req) => req.limit,
+    });
+    expect((await http.decideNow({ limit: 2 }, '1'))?.remaining).toBe(1);
+    // The same key under a larger limit sees the count so far.
+    expect((await http.decideNow({ limit: 5 }, '1'))?.remaining).toBe(3);
+    for (let limit = 6; limit <= 103; limit++) await http.decideNow({ limit }, '2');
+    expect(await http.decideNow({ limit: 104 }, '2')).toBeUndefined();
+    expect(lines.some((l) => l.includes('limit failed (RangeError: more than 100'))).toBe(true);
+  });
+
+  it('answers a refusal with another status as problem+json naming the limiter', async () => {
+    const http = new HttpRateLimit({ name: 'api', limit: 1, window: '1m', clock, statusCode: 503 });
+    await http.decideNow({}, '1');
+    const info = await http.decideNow({}, '1');
+    const answer = await http.refusal({}, info!);
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toMatchObject({ status: 503, limiter: 'api' });
+    expect(answer.headers['retry-after']).toBeDefined();
+  });
+
+  it('decides synchronously with no hooks and a memory store', () => {
+    const http = new HttpRateLimit({ name: 'api', limit: 5, window: '1m', clock });
+    const info = http.decideNow({}, '::ffff:10.0.0.1');
+    expect(info).not.toBeInstanceOf(Promise);
+    expect((info as { key: string }).key).toBe('10.0.0.1');
+  });
+});
+
+describe('HttpRateLimit with a limiter given', () => {
+  it('takes a logger for its own lines, and still refuses other limiter options', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: () => undefined,
+      error: (l: string) => lines.push(l),
+    };
+    const limiter = new RateLimiter({ name: 'given', limit: 5, window: '1m', clock });
+    const http = new HttpRateLimit<object>({
+      limiter,
+      logger,
+      key: () => {
+        throw new Error('no key');
+      },
+    });
+    expect(await http.decideNow({}, '1')).toBeUndefined();
+    expect(lines).toEqual([
+      '[RATELIMIT] given key failed (Error: no key); the request was let through',
+    ]);
+    expect(() => new HttpRateLimit({ limiter, window: '1m' })).toThrow(
+      expect.objectContaining({ path: 'window' }),
+    );
+    expect(() => new HttpRateLimit({ limiter, logger: {} as never })).toThrow(
+      expect.objectContaining({ path: 'logger' }),
+    );
+  });
+});

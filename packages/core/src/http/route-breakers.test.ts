@@ -85,18 +85,84 @@ describe('RouteBreakers edge cases', () => {
     expect(routes.breakerFor('HEAD', '/x')).toBe(routes.breakerFor('GET', '/x'));
   });
 
-  it.each(['timeoutMs', 'isResultFailure'])(
-    'rejects %s, which a route breaker cannot apply',
-    (key) => {
-      let caught: unknown;
-      try {
-        new RouteBreakers({ [key]: 1 });
-      } catch (error) {
-        caught = error;
-      }
-      expect(isConfigError(caught) && caught.path).toBe(key);
-    },
-  );
+  it.each([
+    ['isResultFailure', 1],
+    ['timeoutMs', -1],
+    ['timeoutMs', 'soon'],
+    ['maxConcurrent', 0],
+    ['maxConcurrent', 1.5],
+  ])('rejects %s: %p', (key, value) => {
+    let caught: unknown;
+    try {
+      new RouteBreakers({ [key]: value });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isConfigError(caught) && caught.path).toBe(key);
+  });
+
+  it('sends a route whose name would be too long to the overflow breaker', () => {
+    const routes = new RouteBreakers();
+    const long = `/${'a'.repeat(300)}`;
+    expect(routes.breakerFor('GET', long).name).toBe('GET *');
+    expect(routes.breakerFor('GET', '/short').name).toBe('GET /short');
+  });
+
+  it('bounds requests in flight with maxConcurrent, and counts them out', () => {
+    const routes = new RouteBreakers({ maxConcurrent: 2 });
+    const route = routes.routeFor('GET', '/x');
+    const first = routes.enter(route);
+    const second = routes.enter(route);
+    expect('kind' in first || 'kind' in second).toBe(false);
+    const third = routes.enter(route);
+    expect('kind' in third && third.status).toBe(503);
+    expect('kind' in third && third.headers['retry-after']).toBe('1');
+    routes.leave(route);
+    expect('kind' in routes.enter(route)).toBe(false);
+    expect(route.breaker.snapshot().failures).toBe(0);
+  });
+
+  it('answers a forced-open circuit with a Retry-After that does not invite hammering', () => {
+    const routes = new RouteBreakers({ name: 'forced' });
+    const route = routes.routeFor('GET', '/x');
+    route.breaker.open();
+    const answer = routes.enter(route);
+    expect('kind' in answer && answer.headers['retry-after']).toBe('60');
+  });
+
+  it('counts by status >= 500 when isFailureStatus throws, and logs the error', () => {
+    const lines: string[] = [];
+    const logger = {
+      info: () => undefined,
+      warn: () => undefined,
+      error: (l: string) => lines.push(l),
+    };
+    const routes = new RouteBreakers({
+      name: 'hooked',
+      logger,
+      isFailureStatus: () => {
+        throw new Error('boom');
+      },
+    });
+    const route = routes.routeFor('GET', '/');
+    const permit = routes.enter(route);
+    if ('kind' in permit) throw new Error('not admitted');
+    routes.settle(permit, 503);
+    expect(route.breaker.snapshot().failures).toBe(1);
+    expect(lines.some((l) => l.includes('isFailureStatus failed (Error: boom)'))).toBe(true);
+  });
+
+  it('times a request out as a failure with a 504', () => {
+    const routes = new RouteBreakers({ name: 'slow', timeoutMs: '2s' });
+    expect(routes.timeoutMs).toBe(2_000);
+    const route = routes.routeFor('GET', '/');
+    const permit = routes.enter(route);
+    if ('kind' in permit) throw new Error('not admitted');
+    const answer = routes.timedOut(permit);
+    expect(answer.status).toBe(504);
+    expect(answer.headers['content-type']).toBe('application/problem+json');
+    expect(route.breaker.snapshot().failures).toBe(1);
+  });
 });
 
 describe('RouteBreakers fallback', () => {

@@ -102,6 +102,17 @@
  *   resetMs   = ceil((cap - value) / limit)            (time until full; 0 when full)
  *   wait      = ceil((need - value) / limit) when it does not fit
  *   expiresAt = value < cap ? time + resetMs : 0       (a full bucket equals a missing key)
+ *
+ * ## refund (give back what an allowed decision took)
+ *
+ *   A fresh key (missing, or expiresAt <= now) is left alone: there is nothing to give back.
+ *   Otherwise normalise the state exactly as a decision would (window rolled, bucket refilled,
+ *   a clock that moved backwards taken as `time`), then:
+ *   fixed-window, sliding-window: value = max(0, value - cost)   (the current window only)
+ *   token-bucket:                 value = min(cap, value + cost * windowMs)
+ *   expiresAt is recomputed as on the allowed path above, then max with blockedUntil while a
+ *   block runs (a refund never lifts a block). When it leaves expiresAt <= now, the store deletes
+ *   the key.
  */
 
 import type { RateLimitDecision, RateLimitRule } from './rate-limit-store';
@@ -351,4 +362,41 @@ function refuse(
   }
   state.expiresAt = expiresAt;
   return { allowed: false, limit: capacity, remaining, resetMs, retryAfterMs };
+}
+
+/**
+ * Gives back `cost` units of an earlier allowed decision (see "refund" in the file header):
+ * updates a live record in place; a fresh record is left alone.
+ */
+export function refundRateLimit(
+  state: RateState,
+  rule: RateLimitRule,
+  cost: number,
+  now: number,
+): void {
+  if (state.expiresAt <= now) return;
+  const windowMs = rule.windowMs;
+  if (now < state.time) now = state.time;
+  let expiresAt: number;
+  if (rule.algorithm === 'token-bucket') {
+    const cap = rule.burst * windowMs;
+    const level = state.value + (now - state.time) * rule.limit + cost * windowMs;
+    const value = (state.value = level < cap ? level : cap);
+    state.time = now;
+    expiresAt = value < cap ? now + Math.ceil((cap - value) / rule.limit) : 0;
+  } else {
+    if (now - state.time >= windowMs) {
+      const start = now - (now % windowMs);
+      state.previous =
+        rule.algorithm === 'sliding-window' && start - state.time === windowMs ? state.value : 0;
+      state.value = 0;
+      state.time = start;
+    }
+    const value = (state.value = state.value > cost ? state.value - cost : 0);
+    if (rule.algorithm === 'fixed-window') expiresAt = value > 0 ? state.time + windowMs : 0;
+    else if (value > 0) expiresAt = state.time + 2 * windowMs;
+    else expiresAt = state.previous > 0 ? state.time + windowMs : 0;
+  }
+  state.expiresAt =
+    state.blockedUntil > now && state.blockedUntil > expiresAt ? state.blockedUntil : expiresAt;
 }

@@ -137,6 +137,24 @@ export class GuardedStore {
     }
     return settleWithin(pending, permit, this.timeoutMs, false);
   }
+
+  /**
+   * Gives `cost` back to `key`, or returns `undefined` when the circuit does not admit the call.
+   * A store without `refund` is not called and answers at once.
+   */
+  refund(key: string, cost: number, rule: RateLimitRule): Promise<void> | undefined {
+    const store = this.store;
+    if (store.refund === undefined) return Promise.resolve();
+    const permit = this.breaker.tryAcquire();
+    if (permit === undefined) return undefined;
+    let pending: Promise<void>;
+    try {
+      pending = store.refund(key, cost, rule);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return settleWithin(pending, permit, this.timeoutMs, false);
+  }
 }
 
 function isDecision(value: unknown): value is RateLimitDecision {
@@ -265,6 +283,32 @@ export class FailoverRateLimitStore implements RateLimitStore {
       if (guard === undefined)
         return (this.stores[index] as RateLimitStore).consume(key, cost, rule);
       const pending = guard.consume(key, cost, rule);
+      if (pending === undefined) continue;
+      answered = true;
+      try {
+        return await pending;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw answered ? lastError : this.openError();
+  }
+
+  /**
+   * Gives `cost` back to `key` in the member `consume()` would use now: the first member with
+   * `refund` that admits the call and answers (members without `refund` are passed over). Rejects
+   * only when no member answered.
+   */
+  async refund(key: string, cost: number, rule: RateLimitRule): Promise<void> {
+    let lastError: unknown;
+    let answered = false;
+    const guards = this.guards;
+    for (let index = 0; index < guards.length; index++) {
+      const guard = guards[index];
+      const store = this.stores[index] as RateLimitStore;
+      if (store.refund === undefined) continue;
+      if (guard === undefined) return store.refund(key, cost, rule);
+      const pending = guard.refund(key, cost, rule);
       if (pending === undefined) continue;
       answered = true;
       try {

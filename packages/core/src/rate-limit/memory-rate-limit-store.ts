@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../time/clock';
 import { durationOption, type Duration } from '../time/duration';
-import { applyRateLimit, type RateState } from './algorithms';
+import { applyRateLimit, refundRateLimit, type RateState } from './algorithms';
 import { checkClock, checkKnownKeys, checkObject, integerOption } from '../internal/validate';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-store';
 
@@ -123,6 +123,24 @@ export class MemoryRateLimitStore implements RateLimitStore {
       this.insert(key, bucket, fresh, now);
     }
     return decision;
+  }
+
+  /** Gives back `cost` units of an earlier allowed decision on `key`; see {@link refundSync}. */
+  refund(key: string, cost: number, rule: RateLimitRule): Promise<void> {
+    this.refundSync(key, cost, rule);
+    return Promise.resolve();
+  }
+
+  /**
+   * Gives back `cost` units synchronously: the current window's count never drops below zero, a
+   * token bucket never rises above its burst, and a key the store no longer holds is left alone.
+   */
+  refundSync(key: string, cost: number, rule: RateLimitRule): void {
+    const entry = this.buckets.get(rule.name)?.get(key);
+    if (entry === undefined) return;
+    const now = Math.floor(this.clock.now());
+    refundRateLimit(entry, rule, cost, now);
+    if (entry.expiresAt <= now) this.remove(entry);
   }
 
   /** Forgets `key` under `rule`. */

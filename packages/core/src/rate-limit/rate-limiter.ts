@@ -240,6 +240,60 @@ export class RateLimiter implements Policy {
     await pending;
   }
 
+  /**
+   * Gives back `cost` units that an allowed `consume(key, cost)` took (what
+   * `skipSuccessfulRequests` / `skipFailedRequests` need). It goes through the same backend
+   * protection as `consume()`: while the primary store is unavailable it is given to the fallback
+   * store (`onStoreFailure: 'fallback'`) or dropped. A store without `refund` skips it. Never
+   * rejects because of the store.
+   * @param cost - an integer >= 0. @defaultValue 1
+   * @throws TypeError (as a rejection) when `key` is not a string or `cost` not an integer >= 0
+   */
+  async refund(key: string, cost = 1): Promise<void> {
+    if (
+      typeof key !== 'string' ||
+      typeof cost !== 'number' ||
+      !(cost >= 0) ||
+      !Number.isSafeInteger(cost)
+    ) {
+      throw badArgument(key, cost);
+    }
+    if (cost === 0) return;
+    const rule = this.rule;
+    if (this.guard === undefined) {
+      try {
+        await this.store.refund?.(key, cost, rule);
+      } catch (error) {
+        this.listeners?.emit('storeFailure', { error });
+      }
+      return;
+    }
+    const pending = this.guard.refund(key, cost, rule);
+    if (pending !== undefined) {
+      try {
+        return await pending;
+      } catch (error) {
+        this.listeners?.emit('storeFailure', { error });
+      }
+    }
+    try {
+      await this.fallbackStore?.refund?.(key, cost, rule);
+    } catch (error) {
+      this.listeners?.emit('storeFailure', { error });
+    }
+  }
+
+  /**
+   * The decision of `consume(key, cost)` made synchronously, when the store can make it so (a
+   * local `MemoryRateLimitStore`) and nobody listens to `decision`; otherwise `undefined`, and the
+   * caller uses `consume()`. The arguments are trusted (an integer `cost >= 0`).
+   */
+  consumeNow(key: string, cost: number): RateLimitDecision | undefined {
+    const store = this.store;
+    if (this.observed || !(store instanceof MemoryRateLimitStore)) return undefined;
+    return store.consumeSync(key, cost, this.rule);
+  }
+
   /** The limiter's health: `warn` while decisions do not come from the primary store. */
   health(): RateLimiterHealth {
     const breaker = this.breaker;
