@@ -232,6 +232,14 @@ maybe('live dashboard in Chromium', () => {
 
   it('draws sparklines of calls, failures and rejections from the sampled totals', async () => {
     const users = registry.get('GET /users/:id');
+    // The burst must fall after the breaker's first sample (its baseline): wait for two samples.
+    await until(async () => {
+      const doc = (await (await fetch(`${origin}/health/dashboard/history`)).json()) as {
+        breakers: { name: string; series: { calls: number[] } }[];
+      };
+      const track = doc.breakers.find((b) => b.name === 'GET /users/:id');
+      return track !== undefined && track.series.calls.length >= 2;
+    });
     for (let i = 0; i < 20; i++) await users.execute(() => 'ok');
     await users.execute(() => Promise.reject(new Error('boom'))).catch(() => undefined);
     const rates = `${tile('GET /users/:id')} [data-f="rates"]`;
@@ -426,3 +434,12 @@ maybe('live dashboard in Chromium', () => {
     expect(problems).toEqual([]);
   });
 });
+
+/** Polls `check` every 100 ms until it holds (a real browser and real timers: no fake clock). */
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

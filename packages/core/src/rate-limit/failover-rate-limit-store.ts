@@ -274,24 +274,10 @@ export class FailoverRateLimitStore implements RateLimitStore {
   }
 
   /** Asks each member in order until one answers. */
-  async consume(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
-    let lastError: unknown;
-    let answered = false;
-    const guards = this.guards;
-    for (let index = 0; index < guards.length; index++) {
-      const guard = guards[index];
-      if (guard === undefined)
-        return (this.stores[index] as RateLimitStore).consume(key, cost, rule);
-      const pending = guard.consume(key, cost, rule);
-      if (pending === undefined) continue;
-      answered = true;
-      try {
-        return await pending;
-      } catch (error) {
-        lastError = error;
-      }
-    }
-    throw answered ? lastError : this.openError();
+  consume(key: string, cost: number, rule: RateLimitRule): Promise<RateLimitDecision> {
+    return this.firstAnswer((store, guard) =>
+      guard === undefined ? store.consume(key, cost, rule) : guard.consume(key, cost, rule),
+    );
   }
 
   /**
@@ -299,17 +285,33 @@ export class FailoverRateLimitStore implements RateLimitStore {
    * `refund` that admits the call and answers (members without `refund` are passed over). Rejects
    * only when no member answered.
    */
-  async refund(key: string, cost: number, rule: RateLimitRule): Promise<void> {
+  refund(key: string, cost: number, rule: RateLimitRule): Promise<void> {
+    return this.firstAnswer((store, guard) =>
+      store.refund === undefined
+        ? undefined
+        : guard === undefined
+          ? store.refund(key, cost, rule)
+          : guard.refund(key, cost, rule),
+    );
+  }
+
+  /**
+   * The answer of the first member that takes the call: `call` returns undefined to pass a member
+   * over (its circuit is open, or it cannot do this); a local member's answer is final; a guarded
+   * member that fails hands over to the next. Rejects with the last failure, or a
+   * `CircuitOpenError` when no member was admitted.
+   */
+  private async firstAnswer<T>(
+    call: (store: RateLimitStore, guard: GuardedStore | undefined) => Promise<T> | undefined,
+  ): Promise<T> {
     let lastError: unknown;
     let answered = false;
     const guards = this.guards;
     for (let index = 0; index < guards.length; index++) {
       const guard = guards[index];
-      const store = this.stores[index] as RateLimitStore;
-      if (store.refund === undefined) continue;
-      if (guard === undefined) return store.refund(key, cost, rule);
-      const pending = guard.refund(key, cost, rule);
+      const pending = call(this.stores[index] as RateLimitStore, guard);
       if (pending === undefined) continue;
+      if (guard === undefined) return pending;
       answered = true;
       try {
         return await pending;
