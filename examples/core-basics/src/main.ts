@@ -21,7 +21,9 @@ const breaker = new CircuitBreaker({
   clock,
 });
 breaker.on('stateChange', ({ from, to, reason }) =>
-  console.log(`t=${(now / 1000).toFixed(1)}s  [CIRCUIT] ${breaker.name} ${from} -> ${to} (${reason})`),
+  console.log(
+    `t=${(now / 1000).toFixed(1)}s  [CIRCUIT] ${breaker.name} ${from} -> ${to} (${reason})`,
+  ),
 );
 
 const identify = breaker.wrap(lookUp);

@@ -120,12 +120,12 @@ describe('HealthRoutes', () => {
     };
     const { routes } = setup({ loadShedders: [shedder], dashboard: false });
     open.push(routes);
-    const calm = JSON.parse((await call(routes, 'GET', '/health')).body as string) as {
+    const calm = JSON.parse((await call(routes, 'GET', '/health')).body) as {
       status: string;
     };
     expect(calm.status).toBe('pass');
     shedding = true;
-    const report = JSON.parse((await call(routes, 'GET', '/health')).body as string) as {
+    const report = JSON.parse((await call(routes, 'GET', '/health')).body) as {
       status: string;
       checks: Record<string, unknown>;
     };

@@ -150,8 +150,8 @@ export class RateLimiter implements Policy {
   /** Waits (once) for a store that is still connecting; its failure is left to the guard. */
   private untilStarted(): Promise<void> {
     if (this.starting === undefined) {
-      const ready = this.store.ready;
-      if (typeof ready !== 'function') {
+      const store = this.store;
+      if (typeof store.ready !== 'function') {
         this.starting = null;
         return Promise.resolve();
       }
@@ -162,7 +162,7 @@ export class RateLimiter implements Policy {
       try {
         // Bounded whatever the store does: a ready() that never settles holds nothing up.
         const bound = new TimeoutCall<void>(READY_BOUND_MS, undefined);
-        waiting = bound.race(ready.call(this.store)).then(settled, settled);
+        waiting = bound.race(store.ready()).then(settled, settled);
       } catch {
         waiting = Promise.resolve(settled());
       }
