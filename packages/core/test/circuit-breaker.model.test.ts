@@ -223,11 +223,7 @@ class ReferenceBreaker {
   /** Whether admitting a call now would also free the slots of expired probes. */
   admissionEvicts(): boolean {
     const phase = this.current();
-    return (
-      phase.kind === 'half_open' &&
-      phase.inFlight.length >= this.config.halfOpen.maxConcurrent &&
-      phase.inFlight.some((t) => this.probeExpired(t))
-    );
+    return phase.kind === 'half_open' && phase.inFlight.some((t) => this.probeExpired(t));
   }
 
   admits(): boolean {
@@ -240,7 +236,10 @@ class ReferenceBreaker {
       case 'forced_open':
         return false;
       case 'half_open':
-        return phase.inFlight.length < this.config.halfOpen.maxConcurrent || this.admissionEvicts();
+        return (
+          phase.inFlight.filter((t) => !this.probeExpired(t)).length <
+          this.config.halfOpen.maxConcurrent
+        );
     }
   }
 
@@ -251,9 +250,8 @@ class ReferenceBreaker {
       return { phase: this.phaseNo, admittedAt: now, settled: false };
     }
     if (phase.kind !== 'half_open') return undefined;
-    if (phase.inFlight.length >= this.config.halfOpen.maxConcurrent) {
-      phase.inFlight = phase.inFlight.filter((t) => !this.probeExpired(t));
-    }
+    // Every admission frees the slots of probes past maxWaitMs (their late outcomes are ignored).
+    phase.inFlight = phase.inFlight.filter((t) => !this.probeExpired(t));
     if (phase.inFlight.length >= this.config.halfOpen.maxConcurrent) return undefined;
     const ticket = { phase: this.phaseNo, admittedAt: now, settled: false };
     phase.inFlight.push(ticket);
@@ -677,7 +675,7 @@ describe('CircuitBreaker model examples', () => {
     expect(model.observe()).toMatchObject({ state: 'open', backoffLevel: 0, retryAfterMs: 10 });
   });
 
-  it('the model admits probes up to maxConcurrent and frees expired ones only when full', () => {
+  it('the model admits probes up to maxConcurrent and frees expired ones at every admission', () => {
     const clock = { t: 0, now: (): number => clock.t };
     const model = new ReferenceBreaker(
       {
@@ -690,18 +688,37 @@ describe('CircuitBreaker model examples', () => {
     model.settle(model.acquire()!, 'failure');
     clock.t = 10;
     const first = model.acquire()!;
-    clock.t = 70; // first has expired, but there is still room: it keeps its slot
+    clock.t = 40;
     const second = model.acquire()!;
     expect(model.observe().halfOpenProbes).toBe(2);
-    model.settle(first, 'success'); // still counts
-    expect(model.acquire()).toBeDefined(); // room again
-    clock.t = 200; // both in flight expired; the next call frees them
+    expect(model.acquire()).toBeUndefined(); // full
+    clock.t = 60; // first has expired: the next admission frees its slot, as a lease expires
     const third = model.acquire()!;
-    expect(model.observe().halfOpenProbes).toBe(1);
-    model.settle(second, 'failure'); // its slot was given away: changes nothing
+    expect(model.observe().halfOpenProbes).toBe(2);
+    model.settle(first, 'failure'); // its slot was given away: changes nothing
     expect(model.observe().state).toBe('half_open');
+    model.settle(second, 'success');
     model.settle(third, 'success');
     expect(model.observe().state).toBe('closed');
+  });
+
+  // A disagreement the differential test against the Redis script found: a shared store frees an
+  // expired permit at the next claim, whether or not the permits are full.
+  it('a probe past maxWaitMs loses its permit at the next admission, so its late failure changes nothing', () => {
+    const clock = { t: 0, now: (): number => clock.t };
+    const breaker = new CircuitBreaker({
+      name: 'lease',
+      clock,
+      failureThreshold: false,
+      openDurationMs: 1,
+      halfOpen: { maxConcurrent: 2, successThreshold: 2, maxWaitMs: 1 },
+    });
+    breaker.openFor(0);
+    const slow = breaker.tryAcquire()!;
+    clock.t = 1;
+    breaker.tryAcquire()!.success();
+    slow.failure();
+    expect(breaker.state).toBe('half_open');
   });
 
   // Disagreements the model found, written out as plain examples.

@@ -101,7 +101,9 @@ export class CircuitStateMachine {
     const probes = (this.probes ??= new Map<Ticket, number>());
     const held = shared === undefined ? 0 : shared.held;
     const maxWait = this.o.halfOpenMaxWaitMs;
-    if (maxWait > 0 && probes.size + held >= this.o.halfOpenMaxConcurrent) {
+    // Every admission frees the permits of probes past maxWaitMs (as a shared store's leases
+    // expire): their late outcomes are ignored.
+    if (maxWait > 0 && probes.size > 0) {
       for (const [ticket, admittedAt] of probes) {
         if (now - admittedAt >= maxWait) probes.delete(ticket);
       }
