@@ -13,6 +13,7 @@ import {
   isProbe,
   type Outcome,
   type Ticket,
+  type TransitionListener,
 } from './state-machine';
 import type { CircuitBreakerEvents } from './types';
 import { CircuitOpenError } from '../errors';
@@ -35,7 +36,7 @@ const HOOKS = new Set(['isFailure', 'isResultFailure', 'fallback']);
  * into the state machine, events and totals. Every user hook runs guarded: a predicate that throws
  * counts the call as a failure, and the hook's error goes to `onListenerError` / the logger.
  */
-export class BreakerCalls implements PermitHost {
+export class BreakerCalls implements PermitHost, TransitionListener {
   readonly machine: CircuitStateMachine;
   shared: SharedScope | undefined = undefined;
   listeners: Listeners<CircuitBreakerEvents> | undefined = undefined;
@@ -54,9 +55,7 @@ export class BreakerCalls implements PermitHost {
   private readonly stopwatch: Clock;
 
   constructor(readonly o: ResolvedBreakerOptions) {
-    this.machine = new CircuitStateMachine(o, (from, to, reason) =>
-      this.transitioned(from, to, reason),
-    );
+    this.machine = new CircuitStateMachine(o, this);
     this.stopwatch = o.clock === systemClock ? monotonicClock : o.clock;
     this.timed = false;
     this.updateTimed();
@@ -349,7 +348,8 @@ export class BreakerCalls implements PermitHost {
       this.shared === undefined;
   }
 
-  private transitioned(from: CircuitState, to: CircuitState, reason: string): void {
+  /** The machine's transitions become `stateChange` events. */
+  onTransition(from: CircuitState, to: CircuitState, reason: string): void {
     this.listeners?.emit('stateChange', { from, to, reason });
   }
 }

@@ -34,7 +34,10 @@ export interface ProbeSource {
   mayClaim(): boolean;
 }
 
-export type TransitionListener = (from: CircuitState, to: CircuitState, reason: string) => void;
+/** Where the machine reports its transitions (one object, so a breaker holds no closure for it). */
+export interface TransitionListener {
+  onTransition(from: CircuitState, to: CircuitState, reason: string): void;
+}
 
 /** The fields of a circuit restored from `toJSON()`. */
 export interface RestoredCircuit {
@@ -67,7 +70,7 @@ export class CircuitStateMachine {
 
   constructor(
     private readonly o: ResolvedBreakerOptions,
-    private readonly onTransition: TransitionListener,
+    private readonly listener: TransitionListener,
   ) {
     this.consecutive = new ConsecutiveFailures(o.failureThreshold || Infinity);
     this.rates = new WindowRates(o);
@@ -229,7 +232,7 @@ export class CircuitStateMachine {
       this.openedAt = shared.openedAgoMs === null ? now : now - shared.openedAgoMs;
       if (to === 'open' && from !== 'half_open') this.nextAttemptAt = now + shared.retryAfterMs;
     }
-    if (!same) this.onTransition(from, to, shared.reason);
+    if (!same) this.listener.onTransition(from, to, shared.reason);
   }
 
   /** Starts from a state carried across processes or cold starts. */
@@ -258,7 +261,7 @@ export class CircuitStateMachine {
   private transition(to: CircuitState, reason: string, now: number, openForMs?: number): void {
     const from = this.current;
     this.enter(to, now, openForMs);
-    this.onTransition(from, to, reason);
+    this.listener.onTransition(from, to, reason);
   }
 
   /** Moves to `to`: a new generation, no probes, and the times and counts `to` starts with. */

@@ -17,7 +17,11 @@ function machine(options: Record<string, unknown> = {}) {
   const clock = new FakeClock();
   const transitions: Array<[CircuitState, CircuitState, string]> = [];
   const o = resolveBreakerOptions({ name: 'm', clock, failureThreshold: 2, ...options });
-  const m = new CircuitStateMachine(o, (from, to, reason) => transitions.push([from, to, reason]));
+  const m = new CircuitStateMachine(o, {
+    onTransition: (from, to, reason) => {
+      transitions.push([from, to, reason]);
+    },
+  });
   return { m, clock, transitions };
 }
 

@@ -1,4 +1,4 @@
-import { CALL, CountWindow, FAILURE, SLOW, TimeWindow, type OutcomeWindow } from './outcome-window';
+import { CALL, CountWindow, FAILURE, TimeWindow, type OutcomeWindow } from './outcome-window';
 import type { ResolvedBreakerOptions } from './options';
 
 /**
@@ -35,25 +35,20 @@ export class ConsecutiveFailures implements TripRule {
 }
 
 /**
- * Opens when the share of calls carrying `flag` (FAILURE or SLOW) in the window reaches
- * `thresholdPercent`, once the window holds `minimumCalls`. A success can open the circuit too:
- * it may be the call that reaches `minimumCalls`.
+ * Why the share of `matching` calls in a window of `calls` opens the circuit (it reaches
+ * `thresholdPercent` once the window holds `minimumCalls`), or undefined. A success can open the
+ * circuit too: it may be the call that reaches `minimumCalls`.
  */
-export class OutcomeRate {
-  constructor(
-    private readonly label: string,
-    private readonly flag: number,
-    private readonly thresholdPercent: number,
-    private readonly minimumCalls: number,
-  ) {}
-
-  check(window: OutcomeWindow): string | undefined {
-    const calls = window.calls;
-    if (calls < this.minimumCalls) return undefined;
-    const matching = this.flag === FAILURE ? window.failures : window.slowCalls;
-    if (matching * 100 < this.thresholdPercent * calls) return undefined;
-    return `${this.label} ${formatPercent((matching * 100) / calls)} >= ${this.thresholdPercent}% over ${calls} calls`;
-  }
+function rateReason(
+  label: string,
+  matching: number,
+  calls: number,
+  thresholdPercent: number,
+  minimumCalls: number,
+): string | undefined {
+  if (thresholdPercent === 0 || calls < minimumCalls) return undefined;
+  if (matching * 100 < thresholdPercent * calls) return undefined;
+  return `${label} ${formatPercent((matching * 100) / calls)} >= ${thresholdPercent}% over ${calls} calls`;
 }
 
 /**
@@ -69,8 +64,10 @@ export class WindowRates implements TripRule {
    */
   private pending = 0;
   private readonly deferSuccesses: boolean;
-  private readonly failureRate: OutcomeRate | undefined;
-  private readonly slowRate: OutcomeRate | undefined;
+  /** Percentages (0: the rule is off). */
+  private readonly failureRate: number;
+  private readonly slowRate: number;
+  private readonly minimumCalls: number;
 
   constructor(options: ResolvedBreakerOptions) {
     const spec = options.window;
@@ -79,26 +76,10 @@ export class WindowRates implements TripRule {
         ? new CountWindow(spec.size)
         : new TimeWindow(spec.durationMs, spec.buckets);
     this.timed = spec.type === 'time';
-    this.failureRate =
-      options.failureRateThreshold > 0
-        ? new OutcomeRate(
-            'failure rate',
-            FAILURE,
-            options.failureRateThreshold,
-            options.minimumCalls,
-          )
-        : undefined;
-    this.slowRate =
-      options.slowCallRateThreshold > 0
-        ? new OutcomeRate(
-            'slow-call rate',
-            SLOW,
-            options.slowCallRateThreshold,
-            options.minimumCalls,
-          )
-        : undefined;
-    this.deferSuccesses =
-      spec.type === 'count' && this.failureRate === undefined && this.slowRate === undefined;
+    this.failureRate = options.failureRateThreshold;
+    this.slowRate = options.slowCallRateThreshold;
+    this.minimumCalls = options.minimumCalls;
+    this.deferSuccesses = spec.type === 'count' && this.failureRate === 0 && this.slowRate === 0;
   }
 
   /** Whether recording needs the time (a time window). */
@@ -114,13 +95,8 @@ export class WindowRates implements TripRule {
 
   record(flags: number, now: number): string | undefined {
     if (this.pending > 0) this.flush();
-    const window = this.outcomes;
-    window.record(flags | CALL, now);
-    if (this.failureRate !== undefined) {
-      const reason = this.failureRate.check(window);
-      if (reason !== undefined) return reason;
-    }
-    return this.slowRate?.check(window);
+    this.outcomes.record(flags | CALL, now);
+    return this.reason();
   }
 
   /** A plain success (neither failed nor slow). */
@@ -134,9 +110,16 @@ export class WindowRates implements TripRule {
 
   /** Why the window as it is now should open the circuit, or undefined. */
   check(now: number): string | undefined {
-    const window = this.window;
-    window.refresh(now);
-    return this.failureRate?.check(window) ?? this.slowRate?.check(window);
+    this.window.refresh(now);
+    return this.reason();
+  }
+
+  private reason(): string | undefined {
+    const w = this.outcomes;
+    return (
+      rateReason('failure rate', w.failures, w.calls, this.failureRate, this.minimumCalls) ??
+      rateReason('slow-call rate', w.slowCalls, w.calls, this.slowRate, this.minimumCalls)
+    );
   }
 
   clear(): void {
