@@ -91,8 +91,8 @@ export class BreakerCalls implements PermitHost, TransitionListener {
   }
 
   /**
-   * Whether a closed call may take {@link BreakerCalls.runClosed}: no time limit, no clock read
-   * (no slow-call rule, no duration listener), no result predicate, no shared store.
+   * Whether a closed call may take {@link BreakerCalls.runClosed}: no time limit, no result
+   * predicate, no shared store.
    */
   get plain(): boolean {
     return this.plainCalls;
@@ -100,23 +100,26 @@ export class BreakerCalls implements PermitHost, TransitionListener {
   private plainCalls = false;
 
   /**
-   * The closed fast path of `execute()`: the call runs with the caller's signal and a success is
-   * counted inline. Anything else (a failure, a transition meanwhile) takes the full path.
+   * The closed fast path of `execute()`: the call runs with the caller's signal and an untimed
+   * success is counted inline. Anything else (a timed call, a failure, a transition meanwhile)
+   * is settled as usual.
    */
   async runClosed(fn: CallFn, signal: AbortSignal | undefined, ticket: Ticket): Promise<unknown> {
+    const timed = this.timed;
+    const start = timed ? this.stopwatch.now() : NaN;
     let result: unknown;
     try {
       if (signal !== undefined && signal.aborted) throw signal.reason;
-      result = await fn(signal ?? neverAbortedSignal);
+      result = await (fn)(signal ?? neverAbortedSignal);
     } catch (error) {
-      return this.failed(error, ticket, NaN, signal, undefined, false);
+      return this.failed(error, ticket, start, signal, undefined, false);
     }
     const machine = this.machine;
-    if (ticket === machine.generation && machine.current === 'closed') {
+    if (!timed && ticket === machine.generation && machine.current === 'closed') {
       this.successes++;
       machine.recordSuccess();
     } else {
-      this.settle(ticket, SUCCESS, NaN, undefined);
+      this.settle(ticket, SUCCESS, start, undefined);
     }
     return result;
   }
@@ -342,10 +345,7 @@ export class BreakerCalls implements PermitHost, TransitionListener {
       this.o.slowCallDurationMs > 0 ||
       (l !== undefined && (l.has('success') || l.has('failure') || l.has('slowCall')));
     this.plainCalls =
-      !this.timed &&
-      this.o.timeoutMs === 0 &&
-      this.o.isResultFailure === undefined &&
-      this.shared === undefined;
+      this.o.timeoutMs === 0 && this.o.isResultFailure === undefined && this.shared === undefined;
   }
 
   /** The machine's transitions become `stateChange` events. */

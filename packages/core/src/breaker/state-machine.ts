@@ -155,7 +155,7 @@ export class CircuitStateMachine {
     const flags = (failed ? FAILURE : 0) | (slow ? SLOW : 0);
     const now = this.rates.needsTime ? this.o.clock.now() : 0;
     const consecutive = this.consecutive.record(flags);
-    const rate = this.rates.record(flags, now);
+    const rate = flags === 0 ? this.rates.recordSuccess(now) : this.rates.record(flags, now);
     return consecutive ?? rate;
   }
 
