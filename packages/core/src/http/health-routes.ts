@@ -1,10 +1,7 @@
-import { durationOption, type Duration } from '../time/duration';
-import { checkKnownKeys, checkObject, functionOption, integerOption } from '../internal/validate';
-import { ConfigError } from '../errors';
-import { describeError, log, loggerOption, type Logger } from '../internal/log';
-import { CircuitBreakerRegistry } from '../breaker/registry';
+import { describeError, log } from '../internal/log';
+import type { CircuitBreakerRegistry } from '../breaker/registry';
 import { DASHBOARD_CSP, dashboardPage } from './dashboard-page';
-import { DashboardHistory, type DashboardLimiter } from './dashboard/history';
+import { DashboardHistory } from './dashboard/history';
 import {
   criticalPredicate,
   healthReport,
@@ -12,47 +9,14 @@ import {
   type HealthReportSources,
   type HealthSources,
 } from './health-report';
+import {
+  resolveHealthRoutesOptions,
+  type AuthorizeResult,
+  type HealthRoutesOptions,
+} from './health-routes-options';
 import { jsonResponse, problemResponse, type HttpResponse } from './http-response';
 
-/** The answer of an admin `authorize` hook: `true` allows, `false` → 403, `'unauthenticated'` → 401. */
-export type AuthorizeResult = boolean | 'unauthenticated';
-
-/** Options of the health routes, shared by every HTTP adapter. */
-export interface HealthRoutesOptions<Req = unknown> extends HealthReportSources {
-  /** Path the routes live under. @defaultValue `'/health'` */
-  basePath?: string;
-  /**
-   * Enables `POST <basePath>/circuit-breakers/:name/reset`. Without it that route does not exist
-   * (404). `authorize` receives the framework's request; a hook that throws refuses (403).
-   */
-  admin?: { authorize(req: Req): AuthorizeResult | Promise<AuthorizeResult> };
-  /** Server-sent events stream settings. */
-  stream?: {
-    /** Most streams open at once; further ones get 503. @defaultValue 100 */
-    maxClients?: number;
-    /**
-     * Bytes a stream may be written while its connection reports back-pressure (the adapter's
-     * `write` returned `false`) before the client is dropped: a reader that stops reading costs
-     * at most this much (plus the connection's own buffer), however many events follow.
-     * @defaultValue 65 536
-     */
-    maxBufferBytes?: number;
-    /** Interval of the keep-alive comment. @defaultValue 15 000 */
-    heartbeatMs?: Duration;
-  };
-  /**
-   * Serve `<basePath>/dashboard` (and its `<basePath>/dashboard/history`), or `false`. Its
-   * sparklines cover the last 15 minutes, sampled every `sampleIntervalMs` by one unref'd timer
-   * from each breaker's totals (no cost per call); rate limiters' decisions are counted from the
-   * first time the dashboard is opened. @defaultValue true (sampled every 5 s)
-   */
-  dashboard?: boolean | { sampleIntervalMs?: Duration };
-  /**
-   * Where the errors of user hooks (`critical`, `admin.authorize`) go, one line each (`error`).
-   * A hook error is never shown to the client. @defaultValue none (hook errors are dropped)
-   */
-  logger?: Logger;
-}
+export type { AuthorizeResult, HealthRoutesOptions } from './health-routes-options';
 
 /**
  * A server-sent events answer. The adapter writes `status` and `headers`, then calls `start`
@@ -79,7 +43,6 @@ interface Client {
 /** A hook's error, for the log line. */
 type HookErrorReporter = (hook: string, error: unknown) => void;
 
-const OWNER = 'healthRoutes';
 const MAX_NAME_LENGTH = 512;
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -123,184 +86,37 @@ export class HealthRoutes<Req = unknown> {
   private eventId = 0;
 
   constructor(options: HealthRoutesOptions<Req>) {
-    checkObject(OWNER, 'options', options);
-    checkKnownKeys(OWNER, '', options, [
-      'registry',
-      'limiters',
-      'loadShedders',
-      'critical',
-      'basePath',
-      'admin',
-      'stream',
-      'dashboard',
-      'logger',
-    ]);
-    const logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
+    const o = resolveHealthRoutesOptions(options);
+    const logger = o.logger;
     this.onHookError = (hook, error) => {
       if (logger !== undefined) {
         log(logger, 'error', `[HEALTH] ${hook} hook failed: ${describeError(error)}`);
       }
     };
-    if (options.registry !== undefined && !(options.registry instanceof CircuitBreakerRegistry)) {
-      throw new ConfigError(
-        OWNER,
-        'registry',
-        options.registry,
-        'must be a CircuitBreakerRegistry',
-      );
-    }
-    this.registry = options.registry;
-    if (options.limiters !== undefined) {
-      if (!Array.isArray(options.limiters)) {
-        throw new ConfigError(
-          OWNER,
-          'limiters',
-          options.limiters,
-          'must be an array of rate limiters',
-        );
-      }
-      options.limiters.forEach((limiter: unknown, i) => {
-        if (
-          typeof limiter !== 'object' ||
-          limiter === null ||
-          typeof (limiter as { health?: unknown }).health !== 'function'
-        ) {
-          throw new ConfigError(
-            OWNER,
-            `limiters[${i}]`,
-            limiter,
-            'must be a rate limiter (with health())',
-          );
-        }
-      });
-    }
-    if (options.loadShedders !== undefined) {
-      if (!Array.isArray(options.loadShedders)) {
-        throw new ConfigError(
-          OWNER,
-          'loadShedders',
-          options.loadShedders,
-          'must be an array of load shedders',
-        );
-      }
-      options.loadShedders.forEach((shedder: unknown, i) => {
-        if (
-          typeof shedder !== 'object' ||
-          shedder === null ||
-          typeof (shedder as { snapshot?: unknown }).snapshot !== 'function'
-        ) {
-          throw new ConfigError(
-            OWNER,
-            `loadShedders[${i}]`,
-            shedder,
-            'must be a load shedder (with snapshot())',
-          );
-        }
-      });
-    }
-    const critical = options.critical;
-    if (
-      critical !== undefined &&
-      typeof critical !== 'function' &&
-      !(Array.isArray(critical) && critical.every((c) => typeof c === 'string'))
-    ) {
-      throw new ConfigError(
-        OWNER,
-        'critical',
-        critical,
-        'must be an array of breaker names or a function',
-      );
-    }
+    this.registry = o.registry;
     this.sources = {
-      registry: options.registry,
-      limiters: options.limiters,
-      loadShedders: options.loadShedders,
-      critical: guardCritical(critical as HealthSources['critical'], this.onHookError),
+      registry: o.registry,
+      limiters: o.limiters,
+      loadShedders: o.loadShedders,
+      critical: guardCritical(o.critical, this.onHookError),
     };
-
-    const basePath = options.basePath ?? '/health';
-    if (
-      typeof basePath !== 'string' ||
-      !/^(\/[A-Za-z0-9._~-]+)*$/.test(basePath) ||
-      basePath === ''
-    ) {
-      throw new ConfigError(
-        OWNER,
-        'basePath',
-        basePath,
-        "must be a path such as '/health' (no trailing slash)",
-      );
-    }
-    this.basePath = basePath;
-
-    if (options.admin !== undefined) {
-      checkObject(OWNER, 'admin', options.admin);
-      checkKnownKeys(OWNER, 'admin', options.admin, ['authorize']);
-      const authorize = functionOption<(req: Req) => AuthorizeResult | Promise<AuthorizeResult>>(
-        OWNER,
-        'admin.authorize',
-        options.admin.authorize,
-      );
-      this.authorize = (req) => authorize.call(options.admin, req);
-    }
-    const stream = options.stream ?? {};
-    checkObject(OWNER, 'stream', stream);
-    checkKnownKeys(OWNER, 'stream', stream, ['maxClients', 'maxBufferBytes', 'heartbeatMs']);
-    this.maxClients =
-      stream.maxClients === undefined
-        ? 100
-        : integerOption(OWNER, 'stream.maxClients', stream.maxClients, 1, 100_000);
-    this.maxBufferBytes =
-      stream.maxBufferBytes === undefined
-        ? 65_536
-        : integerOption(OWNER, 'stream.maxBufferBytes', stream.maxBufferBytes, 1024, 64 * 2 ** 20);
-    this.heartbeatMs =
-      stream.heartbeatMs === undefined
-        ? 15_000
-        : durationOption(OWNER, 'stream.heartbeatMs', stream.heartbeatMs, {
-            min: 1000,
-            timer: true,
-          });
+    this.basePath = o.basePath;
+    this.authorize = o.authorize;
+    this.maxClients = o.maxClients;
+    this.maxBufferBytes = o.maxBufferBytes;
+    this.heartbeatMs = o.heartbeatMs;
     this.isCritical = criticalPredicate(this.sources.critical);
-    const dashboard: unknown = options.dashboard ?? true;
-    let sampleIntervalMs = 5_000;
-    if (typeof dashboard === 'object' && dashboard !== null && !Array.isArray(dashboard)) {
-      const settings = dashboard as { sampleIntervalMs?: unknown };
-      checkKnownKeys(OWNER, 'dashboard', settings, ['sampleIntervalMs']);
-      if (settings.sampleIntervalMs !== undefined) {
-        sampleIntervalMs = durationOption(
-          OWNER,
-          'dashboard.sampleIntervalMs',
-          settings.sampleIntervalMs,
-          { min: 1000, timer: true },
-        );
-        if (sampleIntervalMs > 60_000) {
-          throw new ConfigError(
-            OWNER,
-            'dashboard.sampleIntervalMs',
-            settings.sampleIntervalMs,
-            'must be at most 60 s (the sparklines cover 15 minutes)',
-          );
-        }
-      }
-    } else if (typeof dashboard !== 'boolean') {
-      throw new ConfigError(
-        OWNER,
-        'dashboard',
-        options.dashboard,
-        'must be a boolean or { sampleIntervalMs }',
-      );
-    }
+    const dashboard = o.dashboard;
     if (dashboard === false) {
       this.dashboard = undefined;
       this.history = undefined;
     } else {
-      this.dashboard = dashboardPage({ basePath, admin: this.authorize !== undefined });
+      this.dashboard = dashboardPage({ basePath: o.basePath, admin: o.authorize !== undefined });
       this.history = new DashboardHistory(
         this.registry,
-        (options.limiters ?? []) as readonly DashboardLimiter[],
+        o.limiters ?? [],
         this.isCritical,
-        sampleIntervalMs,
+        dashboard.sampleIntervalMs,
         HISTORY_WINDOW_MS,
       );
       this.sampleHistory();
