@@ -3,7 +3,6 @@ import {
   checkBreakerRegistry,
   durationBucketsOption,
   instrumentedPolicyKind,
-  isTimeoutError,
   policiesOption,
   rateLimitersOption,
   type CircuitBreaker,
@@ -13,22 +12,16 @@ import {
   type InstrumentedPolicyKind,
   type RateLimiter,
 } from '@breakwater/core';
-import {
-  Counter,
-  Gauge,
-  register as defaultRegister,
-  Registry,
-  type Histogram,
-  type OpenMetricsContentType,
-  type PrometheusContentType,
-} from 'prom-client';
-import { checkRegister } from './internal/check-register';
+import { Counter, Gauge, register as defaultRegister, type Histogram } from 'prom-client';
+import { checkRegister, type PrometheusRegistry } from './internal/check-register';
 import { DurationHistogram, type DurationSeries } from './internal/duration-histogram';
-import { Durations } from './internal/durations';
 import { PolicyCounts } from './internal/policy-counts';
+import { exemplarsOption, labelsOption, OWNER, prefixOption } from './internal/collect-options';
+import { BreakerSeries, LimiterSeries } from './internal/series';
 
-/** A prom-client registry of either content type. */
-export type PrometheusRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
+export type { CallOutcome } from './internal/series';
+
+export type { PrometheusRegistry } from './internal/check-register';
 
 /** Options of {@link collectMetrics}. */
 export interface CollectMetricsOptions {
@@ -92,9 +85,7 @@ export interface MetricsCollector {
 }
 
 /** Outcomes of a call through a breaker, as the `outcome` label of the call metrics. */
-export type CallOutcome = 'success' | 'failure' | 'timeout' | 'rejected' | 'ignored';
 
-const OWNER = 'collectMetrics';
 const KNOWN_OPTIONS = Object.keys({
   register: true,
   prefix: true,
@@ -107,150 +98,7 @@ const KNOWN_OPTIONS = Object.keys({
 } satisfies Record<keyof CollectMetricsOptions, true>);
 const STATES: readonly CircuitState[] = ['closed', 'open', 'half_open', 'forced_open', 'disabled'];
 /** Transitions a breaker makes on its own: exported from 0 so that `increase()` sees the first. */
-const AUTOMATIC_TRANSITIONS: readonly [CircuitState, CircuitState][] = [
-  ['closed', 'open'],
-  ['open', 'half_open'],
-  ['half_open', 'open'],
-  ['half_open', 'closed'],
-];
-const PREFIX_PATTERN = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 /** Label names the metrics use themselves, which static labels must not take. */
-const RESERVED_LABELS = new Set([
-  'breaker',
-  'outcome',
-  'state',
-  'from',
-  'to',
-  'limiter',
-  'decision',
-  'policy',
-  'reason',
-  'name',
-  'le',
-  'quantile',
-]);
-const MAX_LABEL_VALUE_LENGTH = 1024;
-
-/** Counts and durations of one breaker; written by its listeners, read at scrape time. */
-class BreakerSeries {
-  success = 0;
-  failure = 0;
-  timeout = 0;
-  rejected = 0;
-  ignored = 0;
-  readonly successDurations: Durations;
-  readonly failureDurations: Durations;
-  readonly timeoutDurations: Durations;
-  /** Transition counts by `from` then `to`. */
-  readonly transitions = new Map<CircuitState, Map<CircuitState, number>>();
-  readonly off: () => void;
-
-  constructor(
-    readonly breaker: CircuitBreaker,
-    bounds: readonly number[],
-    private readonly durations: boolean,
-    exemplars: (() => unknown) | undefined,
-  ) {
-    this.successDurations = new Durations(bounds);
-    this.failureDurations = new Durations(bounds);
-    this.timeoutDurations = new Durations(bounds);
-    for (const [from, to] of AUTOMATIC_TRANSITIONS) this.countTransition(from, to, 0);
-    const onStateChange = breaker.on('stateChange', ({ from, to }) =>
-      this.countTransition(from, to, 1),
-    );
-    if (!durations) {
-      this.off = onStateChange;
-      return;
-    }
-    const observe =
-      exemplars === undefined
-        ? (d: Durations, durationMs: number): void => {
-            d.observe(durationMs);
-          }
-        : (d: Durations, durationMs: number): void => {
-            const bucket = d.observe(durationMs);
-            let labelSet: unknown;
-            try {
-              labelSet = exemplars();
-            } catch {
-              return; // A failing hook costs the exemplar, never the count.
-            }
-            d.exemplify(bucket, durationMs, labelSet);
-          };
-    const offs = [
-      onStateChange,
-      breaker.on('success', ({ durationMs }) => {
-        this.success++;
-        observe(this.successDurations, durationMs);
-      }),
-      breaker.on('failure', ({ error, durationMs }) => {
-        if (isTimeoutError(error)) {
-          this.timeout++;
-          observe(this.timeoutDurations, durationMs);
-        } else {
-          this.failure++;
-          observe(this.failureDurations, durationMs);
-        }
-      }),
-      breaker.on('rejected', () => {
-        this.rejected++;
-      }),
-      breaker.on('ignored', () => {
-        this.ignored++;
-      }),
-    ];
-    this.off = () => {
-      for (const off of offs) off();
-    };
-  }
-
-  /** Calls by outcome: counted by the listeners, or read from the breaker's totals. */
-  counts(): Record<CallOutcome, number> {
-    if (this.durations) {
-      const { success, failure, timeout, rejected, ignored } = this;
-      return { success, failure, timeout, rejected, ignored };
-    }
-    const t = this.breaker.totals();
-    return {
-      success: t.successes,
-      failure: t.failures - t.timeouts,
-      timeout: t.timeouts,
-      rejected: t.rejected,
-      ignored: t.ignored,
-    };
-  }
-
-  private countTransition(from: CircuitState, to: CircuitState, n: number): void {
-    let byTarget = this.transitions.get(from);
-    if (byTarget === undefined)
-      this.transitions.set(from, (byTarget = new Map<CircuitState, number>()));
-    byTarget.set(to, (byTarget.get(to) ?? 0) + n);
-  }
-}
-
-/** Decision and store-error counts of one limiter. */
-class LimiterSeries {
-  allowed = 0;
-  refused = 0;
-  storeErrors = 0;
-  readonly off: () => void;
-
-  constructor(readonly limiter: RateLimiter) {
-    const offs = [
-      limiter.on('decision', ({ decision }) => {
-        if (decision.allowed) this.allowed++;
-        else this.refused++;
-      }),
-      limiter.on('storeFailure', () => {
-        this.storeErrors++;
-      }),
-    ];
-    this.off = () => {
-      for (const off of offs) off();
-    };
-  }
-}
 
 /**
  * Exports the state, calls, durations and transitions of every breaker of `registry` (breakers
@@ -605,74 +453,4 @@ export function collectMetrics(
       stopAll();
     },
   };
-}
-
-function prefixOption(value: unknown): string {
-  if (value === undefined) return 'breakwater_';
-  if (typeof value !== 'string' || !PREFIX_PATTERN.test(value)) {
-    throw new ConfigError(
-      OWNER,
-      'prefix',
-      value,
-      'must be a valid start of a Prometheus metric name (letters, digits, _ and :, not starting with a digit)',
-    );
-  }
-  return value;
-}
-
-function labelsOption(value: unknown): Readonly<Record<string, string>> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ConfigError(OWNER, 'labels', value, 'must be an object of label names to strings');
-  }
-  const labels: Record<string, string> = {};
-  for (const [name, labelValue] of Object.entries(value as Record<string, unknown>)) {
-    if (!LABEL_NAME.test(name) || name.startsWith('__') || RESERVED_LABELS.has(name)) {
-      throw new ConfigError(
-        OWNER,
-        'labels',
-        name,
-        `must have valid Prometheus label names, not starting with __ and other than ${[...RESERVED_LABELS].join(', ')}`,
-      );
-    }
-    if (typeof labelValue !== 'string' || labelValue.length > MAX_LABEL_VALUE_LENGTH) {
-      throw new ConfigError(
-        OWNER,
-        `labels.${name}`,
-        labelValue,
-        `must be a string of at most ${MAX_LABEL_VALUE_LENGTH} characters`,
-      );
-    }
-    labels[name] = labelValue;
-  }
-  return Object.freeze(labels);
-}
-
-function exemplarsOption(
-  value: unknown,
-  register: PrometheusRegistry,
-  durations: boolean,
-): (() => unknown) | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') {
-    throw new ConfigError(OWNER, 'exemplars', value, 'must be a function returning labels');
-  }
-  if (register.contentType !== Registry.OPENMETRICS_CONTENT_TYPE) {
-    throw new ConfigError(
-      OWNER,
-      'exemplars',
-      value,
-      'needs an OpenMetrics register (register.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)): ' +
-        'the Prometheus text format carries no exemplars',
-    );
-  }
-  if (!durations) {
-    throw new ConfigError(
-      OWNER,
-      'exemplars',
-      value,
-      'needs durations: true (exemplars go on the histogram)',
-    );
-  }
-  return value as () => unknown;
 }

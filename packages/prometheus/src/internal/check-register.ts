@@ -1,5 +1,8 @@
 import { ConfigError } from '@breakwater/core';
-import type { PrometheusRegistry } from '../collect-metrics';
+import type { OpenMetricsContentType, PrometheusContentType, Registry } from 'prom-client';
+
+/** A prom-client registry of either content type. */
+export type PrometheusRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
 
 /** Checks by shape that `value` is a prom-client registry. */
 export function checkRegister(owner: string, value: unknown): PrometheusRegistry {
