@@ -3,55 +3,31 @@
  * scripts/build-dashboard.mjs); it only talks to the health routes it was served from.
  */
 import type {
-  DashboardBreaker,
   DashboardHistoryDocument,
   DashboardLimiterView,
   DashboardSample,
   DashboardTransition,
 } from './history';
+import {
+  LABEL,
+  dur,
+  fields,
+  latest,
+  num,
+  parse,
+  pct,
+  push,
+  rankOf,
+  setText,
+  spark,
+  timeline,
+  type BreakerTile,
+  type LimiterTile,
+  type Snapshot,
+  type State,
+} from './client-view';
 
-type State = 'closed' | 'open' | 'half_open' | 'forced_open' | 'disabled';
-type Snapshot = Partial<Omit<DashboardBreaker, 'series' | 'transitions'>> & { name: string };
-
-interface Series {
-  values: number[][];
-}
-
-interface BreakerTile {
-  kind: 'breaker';
-  el: HTMLElement;
-  f: Record<string, HTMLElement | SVGElement>;
-  name: string;
-  snap: Snapshot;
-  state: string;
-  critical: boolean;
-  /** Calls, failures, rejected per sample, oldest first. */
-  series: Series;
-  transitions: DashboardTransition[];
-  deadline: number;
-  due: boolean;
-  busy: boolean;
-  key: string;
-}
-
-interface LimiterTile {
-  kind: 'limiter';
-  el: HTMLElement;
-  f: Record<string, HTMLElement | SVGElement>;
-  name: string;
-  series: Series;
-}
-
-const LABEL: Record<State, string> = {
-  closed: 'Closed',
-  half_open: 'Half-open',
-  open: 'Open',
-  forced_open: 'Forced open',
-  disabled: 'Disabled',
-};
 const WORST_FIRST: State[] = ['forced_open', 'open', 'half_open', 'closed', 'disabled'];
-const SPARK_W = 180;
-const SPARK_H = 36;
 
 const body = document.body;
 // Relative to where the page was served, so the routes also work under a mount prefix.
@@ -93,42 +69,9 @@ function setStatus(kind: string, text: string): void {
   statusEl.setAttribute('data-status', kind);
   statusEl.textContent = text;
 }
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const pct = (v: unknown): string => `${Math.round(num(v) * 10) / 10}%`;
-const two = (n: number): string => (n < 10 ? '0' : '') + String(n);
-function dur(ms: number): string {
-  const s = Math.ceil(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${two(s % 60)}s`;
-  return `${Math.floor(m / 60)}h ${two(m % 60)}m`;
-}
 function perSecond(count: number): string {
   const rate = count / (intervalMs / 1000);
   return rate >= 10 ? String(Math.round(rate)) : String(Math.round(rate * 10) / 10);
-}
-function parse<T>(e: MessageEvent<string>): T | undefined {
-  try {
-    return JSON.parse(e.data) as T;
-  } catch {
-    return undefined;
-  }
-}
-function fields(el: Element): Record<string, HTMLElement | SVGElement> {
-  const f: Record<string, HTMLElement | SVGElement> = {};
-  el.querySelectorAll<HTMLElement | SVGElement>('[data-f]').forEach((n) => {
-    f[n.getAttribute('data-f') ?? ''] = n;
-  });
-  return f;
-}
-function setText(el: Element | undefined, text: string): void {
-  if (el !== undefined && el.textContent !== text) el.textContent = text;
-}
-
-/** Sort key: open and forced open first, then half-open, then the rest; critical first in each. */
-function rankOf(state: string, critical: boolean): number {
-  const severity = state === 'open' || state === 'forced_open' ? 0 : state === 'half_open' ? 2 : 4;
-  return severity + (critical ? 0 : 1);
 }
 function before(a: BreakerTile, b: BreakerTile): boolean {
   const ra = rankOf(a.state, a.critical);
@@ -239,93 +182,12 @@ function countdown(t: BreakerTile, now: number): void {
 }
 
 /** Draws up to three series as polylines scaled to their common maximum. */
-function spark(svg: SVGElement | undefined, series: Series): void {
-  if (svg === undefined) return;
-  const lines = svg.querySelectorAll('polyline');
-  let max = 0;
-  for (const values of series.values) for (const v of values) if (v > max) max = v;
-  const step = SPARK_W / Math.max(1, capacity - 1);
-  series.values.forEach((values, i) => {
-    const line = lines[i];
-    if (line === undefined) return;
-    const offset = capacity - values.length;
-    let points = '';
-    for (let j = 0; j < values.length; j++) {
-      const x = (offset + j) * step;
-      const y =
-        max === 0 ? SPARK_H - 1 : SPARK_H - 1 - ((values[j] as number) / max) * (SPARK_H - 2);
-      points += `${x.toFixed(1)},${y.toFixed(1)} `;
-    }
-    line.setAttribute('points', points);
-  });
-}
-
-function push(series: Series, sample: readonly number[]): void {
-  series.values.forEach((values, i) => {
-    values.push(num(sample[i]));
-    if (values.length > capacity) values.shift();
-  });
-}
-
-function latest(series: Series, i: number): number {
-  const values = series.values[i] as number[];
-  return values.length === 0 ? 0 : (values[values.length - 1] as number);
-}
-
 function breakerRates(t: BreakerTile): void {
-  spark(t.f.spark as SVGElement | undefined, t.series);
+  spark(t.f.spark as SVGElement | undefined, t.series, capacity);
   setText(
     t.f.rates,
     `${perSecond(latest(t.series, 0))} calls/s \u00b7 ${perSecond(latest(t.series, 1))} failed/s \u00b7 ${perSecond(latest(t.series, 2))} rejected/s`,
   );
-}
-
-/** The state strip over the window: one rectangle per state held, from the transitions. */
-function timeline(t: BreakerTile, now: number): void {
-  const svg = t.f.timeline as SVGElement | undefined;
-  if (svg === undefined) return;
-  const start = now - windowMs;
-  const spans: { from: number; to: number; state: string }[] = [];
-  const list = t.transitions.filter((x) => x.at > start);
-  let state: string =
-    list.length > 0
-      ? (list[0] as DashboardTransition).from
-      : t.state === 'unknown'
-        ? 'closed'
-        : t.state;
-  let at = start;
-  for (const x of list) {
-    spans.push({ from: at, to: x.at, state });
-    state = x.to;
-    at = x.at;
-  }
-  spans.push({ from: at, to: now, state: t.state === 'unknown' ? state : t.state });
-  while (svg.firstChild !== null) svg.removeChild(svg.firstChild);
-  for (const span of spans) {
-    const rect = document.createElementNS(svg.namespaceURI, 'rect');
-    const x = ((span.from - start) / windowMs) * SPARK_W;
-    const w = Math.max(0.5, ((span.to - span.from) / windowMs) * SPARK_W);
-    rect.setAttribute('x', x.toFixed(1));
-    rect.setAttribute('width', w.toFixed(1));
-    rect.setAttribute('height', '6');
-    rect.setAttribute('class', `s-${span.state}`);
-    const title = document.createElementNS(svg.namespaceURI, 'title');
-    title.textContent = `${LABEL[span.state as State] ?? span.state} from ${clock(span.from)}`;
-    rect.appendChild(title);
-    svg.appendChild(rect);
-  }
-  const last = list[list.length - 1];
-  setText(
-    t.f.last,
-    last === undefined
-      ? 'No transition in 15 min'
-      : `${LABEL[last.from] ?? last.from} \u2192 ${LABEL[last.to] ?? last.to} at ${clock(last.at)}${last.reason ? ` (${last.reason})` : ''}`,
-  );
-}
-
-function clock(ms: number): string {
-  const d = new Date(ms);
-  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
 function limiterTile(view: Pick<DashboardLimiterView, 'name'>): LimiterTile {
@@ -350,7 +212,7 @@ function limiterStore(t: LimiterTile, store: string): void {
 }
 
 function limiterRates(t: LimiterTile): void {
-  spark(t.f.spark as SVGElement | undefined, t.series);
+  spark(t.f.spark as SVGElement | undefined, t.series, capacity);
   setText(t.f.allowed, `${perSecond(latest(t.series, 0))}/s`);
   setText(t.f.denied, `${perSecond(latest(t.series, 1))}/s`);
 }
@@ -404,7 +266,7 @@ function load(doc: DashboardHistoryDocument): void {
     };
     t.transitions = Array.isArray(b.transitions) ? b.transitions.slice() : [];
     breakerRates(t);
-    timeline(t, now);
+    timeline(t, now, windowMs);
   }
   for (const view of Array.isArray(doc.limiters) ? doc.limiters : []) {
     const t = limiterTile(view);
@@ -421,13 +283,13 @@ function sample(data: DashboardSample): void {
   for (const [name, values] of Object.entries(data.breakers ?? {})) {
     const t = tiles.get(name);
     if (t === undefined) continue;
-    push(t.series, values);
+    push(t.series, values, capacity);
     breakerRates(t);
-    timeline(t, now);
+    timeline(t, now, windowMs);
   }
   for (const [name, values] of Object.entries(data.limiters ?? {})) {
     const t = limiterTile({ name });
-    push(t.series, values.slice(0, 2) as number[]);
+    push(t.series, values.slice(0, 2) as number[], capacity);
     limiterStore(t, String(values[2]));
     limiterRates(t);
   }
@@ -557,7 +419,7 @@ function connect(): void {
         reason: String(x.reason),
       });
       if (t.transitions.length > 24) t.transitions.shift();
-      timeline(t, now);
+      timeline(t, now, windowMs);
     }
     summarize();
     performance.measure('breakwater:update', { start: started });
