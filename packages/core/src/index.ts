@@ -21,7 +21,7 @@ export type { BreakwaterErrorCode } from './errors';
 
 // Time
 export { parseDuration } from './time/duration';
-export type { Duration, DurationUnit } from './time/duration';
+export type { Duration, DurationString, DurationUnit } from './time/duration';
 export { systemClock } from './time/clock';
 export type { Clock } from './time/clock';
 export type { Logger } from './internal/log';

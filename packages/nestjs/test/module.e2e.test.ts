@@ -179,13 +179,13 @@ describe('BreakwaterModule configuration errors', () => {
         'rateLimit.defaults.algorithm',
       ],
       [{ retries: { api: { maxAttempts: 0 } } }, 'retries.api.maxAttempts'],
-      [{ timeouts: { api: 'soon' as never } }, 'timeouts.api.timeoutMs'],
+      [{ timeouts: { api: 'soon' } }, 'timeouts.api.timeoutMs'],
       [{ timeouts: { api: { timeoutMs: -1 } } }, 'timeouts.api.timeoutMs'],
       [{ bulkheads: { db: { maxConcurrent: 2, maxQueue: -1 } } }, 'bulkheads.db.maxQueue'],
       [{ limiters: { api: { rate: '2/m' } }, defaultLimiter: 'web' }, 'defaultLimiter'],
       [{ breakers: { defaults: { failureThreshold: -1 } } }, 'breakers.defaults.failureThreshold'],
       [
-        { breakers: { breakers: { pay: { openDurationMs: 'soon' as never } } } },
+        { breakers: { breakers: { pay: { openDurationMs: 'soon' } } } },
         'breakers.breakers.pay.openDurationMs',
       ],
       [{ health: { critical: 5 as never } }, 'health.critical'],
@@ -243,7 +243,7 @@ describe('BreakwaterModule configuration errors', () => {
   it('names the route of an invalid @RateLimit()', async () => {
     @Controller()
     class Bad {
-      @RateLimit('ten per minute' as never)
+      @RateLimit('ten per minute')
       @Get('bad')
       bad(): string {
         return 'bad';

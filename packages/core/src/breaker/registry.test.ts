@@ -36,7 +36,7 @@ describe('CircuitBreakerRegistry', () => {
       /failureThreshold/,
     );
     expect(
-      () => new CircuitBreakerRegistry({ breakers: { a: { openDurationMs: 'later' as never } } }),
+      () => new CircuitBreakerRegistry({ breakers: { a: { openDurationMs: 'later' } } }),
     ).toThrow(/openDurationMs/);
     expect(() => new CircuitBreakerRegistry({ maxBreakers: 0 })).toThrow(/maxBreakers/);
     expect(() => new CircuitBreakerRegistry({ maxbreakers: 10 } as never)).toThrow(/maxbreakers/);

@@ -307,7 +307,7 @@ describe('adaptiveConcurrency', () => {
     ).toBe('aimd.backoffRatio');
     expect(
       configError(() =>
-        adaptiveConcurrency({ algorithm: 'aimd', aimd: { timeoutMs: 'soon' } as never }),
+        adaptiveConcurrency({ algorithm: 'aimd', aimd: { timeoutMs: 'soon' } }),
       ).path,
     ).toBe('aimd.timeoutMs');
     const wrong = configError(() => adaptiveConcurrency({ algorithm: 'aimd', vegas: {} }));

@@ -55,6 +55,17 @@ describe('retry', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  it('reports and waits a whole number of milliseconds when the backoff returns a fraction', async () => {
+    const { fn } = flaky(1, 'ok');
+    const onRetry = jest.fn<(event: RetryEvent) => void>();
+    const promise = retry({ backoff: () => 169.87669871615202, onRetry }).execute(fn);
+    await jest.advanceTimersByTimeAsync(169);
+    expect(onRetry.mock.calls[0]![0].delayMs).toBe(170);
+    expect(jest.getTimerCount()).toBe(1);
+    await jest.advanceTimersByTimeAsync(1);
+    await expect(promise).resolves.toBe('ok');
+  });
+
   it('retries after the backoff delay and returns the first success', async () => {
     const { fn } = flaky(2, 'ok');
     const promise = retry({ maxAttempts: 3, backoff: constant(1_000) }).execute(fn);
@@ -122,6 +133,7 @@ describe('retry', () => {
     const delayMs = onRetry.mock.calls[0]![0].delayMs;
     expect(delayMs).toBeGreaterThanOrEqual(0);
     expect(delayMs).toBeLessThanOrEqual(100);
+    expect(Number.isInteger(delayMs)).toBe(true);
   });
 
   it.each([

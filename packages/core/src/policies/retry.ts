@@ -20,7 +20,7 @@ export type RetryOutcome = { readonly error: unknown } | { readonly result: unkn
 export type RetryEvent = RetryOutcome & {
   /** Number of the attempt that just failed (1 for the first call). */
   readonly attempt: number;
-  /** Delay before the next attempt, in milliseconds. */
+  /** Delay before the next attempt, in whole milliseconds. */
   readonly delayMs: number;
 };
 
@@ -249,9 +249,10 @@ function settle<T>(outcome: RetryOutcome): T {
   return outcome.result as T;
 }
 
+/** A whole number of milliseconds (what a timer honours) from 0 to the longest timer delay. */
 function sanitize(delayMs: number): number {
   if (!(delayMs > 0)) return 0; // negative, NaN
-  return delayMs < MAX_TIMER_MS ? delayMs : MAX_TIMER_MS;
+  return delayMs < MAX_TIMER_MS ? Math.round(delayMs) : MAX_TIMER_MS;
 }
 
 /** Waits `ms`, rejecting at once with the signal's reason (and clearing the timer) on abort. */

@@ -113,6 +113,19 @@ describe('RateLimiter options', () => {
     expect(error.message).toContain(`RateLimiter: option "${path}"`);
   });
 
+  it('takes a rate and durations typed as plain strings (read from the environment)', async () => {
+    const env: Record<string, string | undefined> = { RATE: '2/m', BLOCK: '90s' };
+    // No cast: `string` is assignable to the Rate and Duration options.
+    const rate: string = env.RATE ?? '100/m';
+    const blockDurationMs: string = env.BLOCK ?? '1m';
+    const limiter = new RateLimiter({ name: 'env', rate, blockDurationMs });
+    await limiter.consume('k');
+    await limiter.consume('k');
+    expect(await limiter.consume('k')).toMatchObject({ allowed: false, retryAfterMs: 90_000 });
+    const wrong: string = env.MISSING ?? 'two per minute';
+    const error = configError({ name: 'env', rate: wrong });
+    expect([error.path, error.value]).toEqual(['rate', 'two per minute']);
+  });
   it('builds one frozen rule and passes that same object to the store on every call', async () => {
     const store = new FakeStore();
     const limiter = new RateLimiter({

@@ -15,8 +15,15 @@ export interface RateSpec {
   window: Duration;
 }
 
-/** A rate in either form accepted by {@link parseRate}. */
-export type Rate = RateString | RateSpec;
+/**
+ * A rate in either form accepted by {@link parseRate}: a {@link RateString} or a
+ * {@link RateSpec}.
+ *
+ * Any `string` is accepted at the type level, so a value read from the environment needs no cast
+ * (`rate: process.env.API_RATE ?? '100/m'`); it is checked when the option is read, and a string
+ * that is not a rate throws a `ConfigError` naming the option and the value.
+ */
+export type Rate = RateString | RateSpec | (string & {});
 
 /** A parsed rate. */
 export interface ParsedRate {

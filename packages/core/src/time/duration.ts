@@ -1,7 +1,16 @@
 import { ConfigError } from '../errors';
 
-/** A duration in milliseconds, or a string such as `'250ms'`, `'30s'`, `'5m'`, `'1h'`, `'1d'`. */
-export type Duration = number | `${number}${DurationUnit}`;
+/**
+ * A duration in milliseconds, or a string such as `'250ms'`, `'30s'`, `'5m'`, `'1h'`, `'1d'`
+ * (see {@link DurationString}).
+ *
+ * Any `string` is accepted at the type level, so a value read from the environment needs no cast
+ * (`openDurationMs: process.env.OPEN_FOR ?? '30s'`); it is checked when the option is read, and a
+ * string that is not a duration throws a `ConfigError` naming the option and the value.
+ */
+export type Duration = number | DurationString | (string & {});
+/** The form a duration string takes: a number and a {@link DurationUnit}, as in `'30s'`. */
+export type DurationString = `${number}${DurationUnit}`;
 /** Units accepted in a duration string. */
 export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
 
