@@ -70,6 +70,14 @@ const child = spawn(process.execPath, ['--enable-source-maps', outfile, ...args]
   stdio: 'inherit',
 });
 // Ctrl-C reaches the child through the terminal's process group: wait for it to finish cleanly.
-process.on('SIGINT', () => {});
-process.on('SIGTERM', () => child.kill('SIGTERM'));
+// The child is told to stop once: a SIGTERM that follows (pnpm sends one on Ctrl-C) is not
+// passed on, so it cannot cut the child's clean shutdown short.
+let stopping = false;
+process.on('SIGINT', () => {
+  stopping = true;
+});
+process.on('SIGTERM', () => {
+  if (!stopping) child.kill('SIGTERM');
+  stopping = true;
+});
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -167,6 +167,7 @@ async function serve(
   plantId: PlantIdUpstream,
   random: () => number,
 ): Promise<void> {
+  const stopped = untilStopped();
   report.line();
   report.field('dashboard', `${base}/health/dashboard`);
   report.field('health', `${base}/health   ${base}/health/ready`);
@@ -197,15 +198,7 @@ async function serve(
   }, 10_000);
   const running = traffic.run();
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopped;
   clearTimeout(first);
   clearInterval(every);
   report.line();
@@ -262,3 +255,16 @@ function redactUrl(url: string): string {
 }
 
 const sec = (ms: number): string => `${(ms / 1_000).toFixed(1)} s`;
+
+/** Resolves on the first SIGINT (Ctrl-C) or SIGTERM; listening starts at once, before any banner. */
+function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -67,6 +67,7 @@ if (parsed.demo) {
 setTimeout(() => process.exit(), 500).unref();
 
 async function serve(port: number, host: string): Promise<void> {
+  const stopped = untilStopped();
   const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const stamp = (): string => `${clockTime()}  `;
   const redis = await connectRedis(url, (message) => line(`${stamp()}redis: ${message}`));
@@ -91,7 +92,16 @@ async function serve(port: number, host: string): Promise<void> {
   line();
   line('Ctrl-C stops it. Limiter and Redis events:');
 
-  await new Promise<void>((resolve) => {
+  await stopped;
+  line(`${stamp()}stopping`);
+  await api.close();
+  await closeServer(server);
+  redis.close();
+}
+
+/** Resolves on the first SIGINT (Ctrl-C) or SIGTERM; listening starts at once, before any banner. */
+function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -100,8 +110,4 @@ async function serve(port: number, host: string): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  line(`${stamp()}stopping`);
-  await api.close();
-  await closeServer(server);
-  redis.close();
 }

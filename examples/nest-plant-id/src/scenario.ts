@@ -225,6 +225,7 @@ function summary(report: Report, running: Running, client: Client, outage: Outag
 /** Serves until SIGINT/SIGTERM, with the providers failing now and then on the real clock. */
 async function serve(report: Report, running: Running): Promise<void> {
   const { base, plantId, plantNet } = running;
+  const signalled = untilStopped();
   const image = Buffer.from('photo of a monstera leaf').toString('base64');
   report.line();
   report.field('dashboard', `${base}${BREAKWATER_HEALTH_PATH}/dashboard`);
@@ -276,15 +277,7 @@ async function serve(report: Report, running: Running): Promise<void> {
   let timers = cycle();
   const every = setInterval(() => (timers = cycle()), 240_000);
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await signalled;
   stopped = true;
   clearInterval(traffic);
   clearInterval(every);
@@ -374,4 +367,17 @@ function unavailable(providers: Record<ProviderName, ProviderStatus>): string {
     }
   }
   return parts.join('; ');
+}
+
+/** Resolves on the first SIGINT (Ctrl-C) or SIGTERM; listening starts at once, before any banner. */
+function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }
