@@ -306,9 +306,8 @@ describe('adaptiveConcurrency', () => {
       configError(() => adaptiveConcurrency({ algorithm: 'aimd', aimd: { backoffRatio: 1 } })).path,
     ).toBe('aimd.backoffRatio');
     expect(
-      configError(() =>
-        adaptiveConcurrency({ algorithm: 'aimd', aimd: { timeoutMs: 'soon' } }),
-      ).path,
+      configError(() => adaptiveConcurrency({ algorithm: 'aimd', aimd: { timeoutMs: 'soon' } }))
+        .path,
     ).toBe('aimd.timeoutMs');
     const wrong = configError(() => adaptiveConcurrency({ algorithm: 'aimd', vegas: {} }));
     expect(wrong.path).toBe('vegas');
