@@ -147,12 +147,12 @@ async function scripted(
       report.event('plant-id', 'upstream is healthy again');
     }),
     at(0.6, () => {
+      // Used up at once rather than after a few more calls: whichever cities the clients ask
+      // for, the next forecast the gateway fetches (within about a second, when its 1 s cache
+      // goes stale) is answered 429, at any --duration.
       const resetsInMs = d * 0.2;
-      weather.setQuota(4, resetsInMs);
-      report.event(
-        'weather',
-        `daily quota nearly used up: 4 calls left, new day in ${sec(resetsInMs)}`,
-      );
+      weather.setQuota(0, resetsInMs);
+      report.event('weather', `daily quota used up: 429 until the new day in ${sec(resetsInMs)}`);
     }),
   ];
   await traffic.run();

@@ -63,6 +63,19 @@ describe('pnpm demo (scripted)', () => {
         context,
       });
 
+      // Weather's quota runs out at 60 %: the next fetch is answered 429 and its Retry-After
+      // opens the circuit, then the new day closes it again.
+      const usedUp = index(/^\s+\+\d+\.\d{2}s\s+weather\s+\* daily quota used up/);
+      const answered429 = index(/^\s+\+\d+\.\d{2}s\s+weather\s+\* upstream answered 429/, usedUp);
+      const weatherOpened = index(/^\s+\+\d+\.\d{2}s\s+weather\s+closed -> open\s/, usedUp);
+      const weatherOrder = { usedUp, answered429, weatherOpened, summary };
+      const weatherInOrder =
+        usedUp >= 0 && answered429 > usedUp && weatherOpened > usedUp && summary > weatherOpened;
+      expect({ weather: weatherInOrder ? 'as expected' : weatherOrder, context }).toEqual({
+        weather: 'as expected',
+        context,
+      });
+
       // The table: a header, then one row per service and a total, numbers in every column.
       const table = lines.slice(summary);
       expect(table.join('\n')).toMatch(
