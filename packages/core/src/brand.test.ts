@@ -10,11 +10,14 @@ import {
   RateLimiter,
   RetryBudget,
   RouteBreakers,
+  checkBreakerRegistry,
   createFetch,
   isCircuitBreaker,
   isCircuitBreakerRegistry,
   isLoadShedder,
   isRateLimiter,
+  policiesOption,
+  rateLimitersOption,
   retry,
 } from './index';
 import { configError } from '../test/breaker-helpers';
@@ -197,6 +200,34 @@ describe('objects from a second copy of the library', () => {
     // A failover store gives each member its own breaker: one breaker is refused by name.
     const error = configError(() => new FailoverRateLimitStore([failover], { breaker }));
     expect(error.message).toMatch(/must be breaker options/);
+  });
+});
+
+describe("the metrics packages' option checks", () => {
+  it('take a registry and limiters of another copy, not look-alikes', () => {
+    const copy = secondCopy();
+    const registry = new copy.CircuitBreakerRegistry();
+    expect(checkBreakerRegistry('collectMetrics', registry)).toBe(registry);
+    const lookAlike = { list: () => [], on: () => () => undefined };
+    expect(configError(() => checkBreakerRegistry('collectMetrics', lookAlike)).path).toBe(
+      'registry',
+    );
+    const foreign = limiter(copy);
+    expect(rateLimitersOption('collectMetrics', [foreign])).toEqual([foreign]);
+    const fake = { name: 'api', on: () => () => undefined, health: () => ({}) };
+    expect(configError(() => rateLimitersOption('collectMetrics', [fake])).path).toBe(
+      'limiters[0]',
+    );
+  });
+
+  it('refuse a breaker or a limiter given as a policy (it would be counted as a load shedder)', () => {
+    for (const policy of [new CircuitBreaker({ name: 'b' }), limiter({ RateLimiter })]) {
+      const error = configError(() => policiesOption('collectMetrics', { p: policy }));
+      expect(error.path).toBe('policies.p');
+      expect(error.message).toMatch(/breakers are reported through the registry/);
+    }
+    const shed = shedder({ LoadShedder });
+    expect(policiesOption('collectMetrics', { shed })).toEqual([['shed', shed]]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { isBranded } from '../brand';
+import { hasBrand, isBranded } from '../brand';
 import { ConfigError } from '../errors';
 import type { CircuitBreakerRegistry } from '../breaker/registry';
 import type { RateLimiter } from '../rate-limit/rate-limiter';
@@ -139,6 +139,16 @@ export function policiesOption(owner: string, value: unknown): [string, Instrume
         `policies.${name}`,
         policy,
         'must be a policy with an on(event, listener) method',
+      );
+    }
+    // Breakers and limiters have `on` too, but their series come from the registry and `limiters`.
+    if (hasBrand(policy, 'CircuitBreaker') || hasBrand(policy, 'RateLimiter')) {
+      throw new ConfigError(
+        owner,
+        `policies.${name}`,
+        hasBrand(policy, 'RateLimiter') ? 'a RateLimiter' : 'a CircuitBreaker',
+        'must be a retry, fallback, bulkhead, timeout or load shedder (breakers are reported ' +
+          'through the registry, rate limiters through limiters)',
       );
     }
   }
