@@ -18,6 +18,7 @@ export {
   isConcurrencyLimitError,
 } from './errors';
 export type { BreakwaterErrorCode } from './errors';
+export { isCircuitBreaker, isCircuitBreakerRegistry, isLoadShedder, isRateLimiter } from './brand';
 
 // Time
 export { parseDuration } from './time/duration';

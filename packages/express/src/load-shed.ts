@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import { LoadShedder, type LoadShedOptions } from '@breakwater/core';
+import { LoadShedder, isLoadShedder, type LoadShedOptions } from '@breakwater/core';
 import { writeResponse } from './internal/write-response';
 
 /** The `loadShed()` middleware, with its {@link LoadShedder} (for metrics, health, `close()`). */
@@ -28,7 +28,7 @@ export interface LoadShedMiddleware extends RequestHandler {
 export function loadShed(
   options: LoadShedOptions<Request> | LoadShedder<Request> = {},
 ): LoadShedMiddleware {
-  const shedder = options instanceof LoadShedder ? options : new LoadShedder<Request>(options);
+  const shedder = isLoadShedder<Request>(options) ? options : new LoadShedder<Request>(options);
   const middleware: RequestHandler = function breakwaterLoadShed(req, res, next) {
     const url = req.originalUrl;
     const query = url.indexOf('?');

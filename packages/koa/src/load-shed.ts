@@ -1,5 +1,5 @@
 import type { Context, Middleware } from 'koa';
-import { LoadShedder, type LoadShedOptions } from '@breakwater/core';
+import { LoadShedder, isLoadShedder, type LoadShedOptions } from '@breakwater/core';
 import { writeResponse } from './internal/write-response';
 
 /** The `loadShed()` middleware, with its {@link LoadShedder} (for metrics, health, `close()`). */
@@ -24,7 +24,7 @@ export interface LoadShedMiddleware extends Middleware {
 export function loadShed(
   options: LoadShedOptions<Context> | LoadShedder<Context> = {},
 ): LoadShedMiddleware {
-  const shedder = options instanceof LoadShedder ? options : new LoadShedder<Context>(options);
+  const shedder = isLoadShedder<Context>(options) ? options : new LoadShedder<Context>(options);
   const middleware: Middleware = async function breakwaterLoadShed(ctx, next) {
     const decided = shedder.admit(ctx, ctx.path);
     if ('kind' in decided) return writeResponse(ctx, decided);

@@ -1,14 +1,20 @@
 import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import {
-  BulkheadFullError,
-  CircuitOpenError,
-  ConcurrencyLimitError,
-  RateLimitError,
-  TimeoutError,
-  errorResponse,
-} from '@breakwater/core';
+import { errorResponse } from '@breakwater/core';
 import { BreakwaterHttpException } from './breakwater-http.exception';
 import { writeResponse } from './internal/write-response';
+
+/**
+ * What the filter catches, for Nest's `instanceof` test: a `BreakwaterHttpException`, or an error
+ * core answers (`CircuitOpenError`, `RateLimitError`, `TimeoutError`, `BulkheadFullError`,
+ * `ConcurrencyLimitError`) recognised by its marker, so errors thrown by a breaker or policy of
+ * another copy of `@breakwater/core` (its other module format, a second installed version) are
+ * caught too; a list of core's classes would catch only this copy's.
+ */
+class AnsweredError {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return value instanceof BreakwaterHttpException || errorResponse(value) !== undefined;
+  }
+}
 
 /**
  * Answers Breakwater errors on both platforms with what core decides: `CircuitOpenError` and
@@ -29,14 +35,7 @@ import { writeResponse } from './internal/write-response';
  * // or, in a module: { provide: APP_FILTER, useClass: BreakwaterExceptionFilter }
  * ```
  */
-@Catch(
-  CircuitOpenError,
-  RateLimitError,
-  TimeoutError,
-  BulkheadFullError,
-  ConcurrencyLimitError,
-  BreakwaterHttpException,
-)
+@Catch(AnsweredError)
 export class BreakwaterExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response =

@@ -1,6 +1,11 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { CircuitBreakerRegistry, ConfigError, type RateLimiter } from '@breakwater/core';
+import {
+  CircuitBreakerRegistry,
+  ConfigError,
+  isCircuitBreakerRegistry,
+  type RateLimiter,
+} from '@breakwater/core';
 import type {
   BreakwaterModuleAsyncOptions,
   BreakwaterModuleOptions,
@@ -71,10 +76,9 @@ export class BreakwaterModule {
       healthPath = path === undefined ? '/health' : checkPath(OWNER, 'health.path', path);
     }
     const breakers = options.breakers;
-    const breakerNames =
-      breakers instanceof CircuitBreakerRegistry
-        ? breakers.list().map((breaker) => breaker.name)
-        : Object.keys(breakers?.breakers ?? {});
+    const breakerNames = isCircuitBreakerRegistry(breakers)
+      ? breakers.list().map((breaker) => breaker.name)
+      : Object.keys(breakers?.breakers ?? {});
     return assemble(
       [{ provide: BREAKWATER_OPTIONS, useValue: options }],
       [],

@@ -2,6 +2,7 @@ import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import {
   CircuitBreaker,
+  isCircuitBreaker,
   ConfigError,
   RateLimiter,
   TimeoutPolicy,
@@ -230,21 +231,20 @@ class ProtectedBackend implements Backend {
       { timeoutMs: '' },
     );
     const breaker = options.breaker;
-    this.breaker =
-      breaker instanceof CircuitBreaker
-        ? breaker
-        : nested(
-            OWNER,
-            'breaker',
-            () =>
-              new CircuitBreaker({
-                failureThreshold: 3,
-                openDurationMs: 5_000,
-                clock: options.clock,
-                ...checkObject(OWNER, 'breaker', breaker ?? {}),
-                name: `${name}.storage`,
-              }),
-          );
+    this.breaker = isCircuitBreaker(breaker)
+      ? breaker
+      : nested(
+          OWNER,
+          'breaker',
+          () =>
+            new CircuitBreaker({
+              failureThreshold: 3,
+              openDurationMs: 5_000,
+              clock: options.clock,
+              ...checkObject(OWNER, 'breaker', breaker ?? {}),
+              name: `${name}.storage`,
+            }),
+        );
     this.logger = options.logger;
   }
 

@@ -10,6 +10,7 @@ import type {
   CircuitBreakerStateJSON,
   CircuitBreakerTotals,
 } from './types';
+import { brand } from '../brand';
 import { ConfigError } from '../errors';
 import { log } from '../internal/log';
 import type { Policy } from '../policy';
@@ -248,3 +249,4 @@ export class CircuitBreaker implements Policy {
     );
   }
 }
+brand(CircuitBreaker, 'CircuitBreaker');

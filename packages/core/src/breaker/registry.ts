@@ -15,6 +15,7 @@ import {
   integerOption,
   nestedOption,
 } from '../internal/validate';
+import { brand, isBranded } from '../brand';
 
 /** Breaker options without the name: registry defaults and per-name settings. */
 export type BreakerDefaults = Omit<CircuitBreakerOptions, 'name'>;
@@ -136,7 +137,7 @@ export class CircuitBreakerRegistry {
    * @throws RegistryFullError when the registry is full
    */
   add(breaker: CircuitBreaker): CircuitBreaker {
-    if (!(breaker instanceof CircuitBreaker))
+    if (!isBranded(OWNER, 'add(breaker)', breaker, 'CircuitBreaker'))
       throw new ConfigError(OWNER, 'add(breaker)', breaker, 'must be a CircuitBreaker');
     if (this.breakers.has(breaker.name)) {
       throw new ConfigError(OWNER, 'add(breaker).name', breaker.name, 'is already registered');
@@ -219,3 +220,4 @@ export class CircuitBreakerRegistry {
     return merged;
   }
 }
+brand(CircuitBreakerRegistry, 'CircuitBreakerRegistry');

@@ -1,3 +1,4 @@
+import { isBranded } from '../brand';
 import { CircuitBreakerRegistry } from '../breaker/registry';
 import type { CircuitBreaker } from '../breaker/circuit-breaker';
 import { durationOption, type Duration } from '../time/duration';
@@ -92,7 +93,7 @@ export function createFetch(options: CreateFetchOptions = {}): FetchFunction {
   checkObject(OWNER, 'options', raw);
   checkKnownKeys(OWNER, '', raw, KNOWN);
   const registry = options.registry ?? new CircuitBreakerRegistry();
-  if (!(registry instanceof CircuitBreakerRegistry)) {
+  if (!isBranded(OWNER, 'registry', registry, 'CircuitBreakerRegistry')) {
     throw new ConfigError(OWNER, 'registry', registry, 'must be a CircuitBreakerRegistry');
   }
   const fetchImpl: FetchFunction =

@@ -1,8 +1,9 @@
+import { isBranded } from '../brand';
 import { durationOption, type Duration } from '../time/duration';
 import { checkKnownKeys, checkObject, functionOption, integerOption } from '../internal/validate';
 import { ConfigError } from '../errors';
 import { loggerOption, type Logger } from '../internal/log';
-import { CircuitBreakerRegistry } from '../breaker/registry';
+import type { CircuitBreakerRegistry } from '../breaker/registry';
 import type {
   HealthReporter,
   HealthReportSources,
@@ -90,7 +91,10 @@ export function resolveHealthRoutesOptions<Req>(
   checkObject(OWNER, 'options', options);
   checkKnownKeys(OWNER, '', options, KNOWN);
   const logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
-  if (options.registry !== undefined && !(options.registry instanceof CircuitBreakerRegistry)) {
+  if (
+    options.registry !== undefined &&
+    !isBranded(OWNER, 'registry', options.registry, 'CircuitBreakerRegistry')
+  ) {
     throw new ConfigError(OWNER, 'registry', options.registry, 'must be a CircuitBreakerRegistry');
   }
   checkList(options.limiters, 'limiters', 'health', 'rate limiter');

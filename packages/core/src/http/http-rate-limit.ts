@@ -1,3 +1,4 @@
+import { isBranded } from '../brand';
 import { ConfigError } from '../errors';
 import { log, loggerOption, type Logger } from '../internal/log';
 import { checkObject, functionOption, integerOption } from '../internal/validate';
@@ -165,7 +166,7 @@ export class HttpRateLimit<Req = unknown, Res = unknown, Handler = never> {
       | DynamicHttpRateLimitOptions<Req, Res, Handler>
       | RateLimiter,
   ) {
-    if (input instanceof RateLimiter) input = { limiter: input };
+    if (isBranded(OWNER, 'options', input, 'RateLimiter')) input = { limiter: input };
     checkObject(OWNER, 'options', input);
     const own: Record<string, unknown> = {};
     const limiterOptions: Record<string, unknown> = {};
@@ -180,7 +181,7 @@ export class HttpRateLimit<Req = unknown, Res = unknown, Handler = never> {
     const { limiter } = options;
     this.logger = options.logger === undefined ? undefined : loggerOption(OWNER, options.logger);
     if (limiter !== undefined) {
-      if (!(limiter instanceof RateLimiter))
+      if (!isBranded(OWNER, 'limiter', limiter, 'RateLimiter'))
         throw new ConfigError(OWNER, 'limiter', limiter, 'must be a RateLimiter');
       // With a limiter given, `logger` only receives the middleware's own lines (failing hooks).
       const extra = Object.keys(limiterOptions).filter((key) => key !== 'logger');

@@ -21,6 +21,7 @@ import {
 import type { LimitAlgorithmName } from '../policies/limits/limit';
 import { problemResponse, retryAfterSeconds, type HttpResponse } from './http-response';
 import { processPressure, type PressureMonitor, type PressureReading } from './process-pressure';
+import { brand } from '../brand';
 
 /**
  * How important a request is. Under overload `low` requests are shed first (from half the
@@ -387,6 +388,7 @@ export class LoadShedder<Req = unknown> {
     if (this.shedSince >= 0) this.checkQuiet();
   }
 }
+brand(LoadShedder, 'LoadShedder');
 
 /** A request admitted by a {@link LoadShedder}; settles once. */
 class Permit implements LoadShedPermit {

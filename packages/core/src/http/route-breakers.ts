@@ -1,3 +1,4 @@
+import { isBranded } from '../brand';
 import { CircuitBreaker, type BreakerPermit } from '../breaker/circuit-breaker';
 import { CircuitBreakerRegistry, type BreakerDefaults } from '../breaker/registry';
 import { ConfigError, TimeoutError } from '../errors';
@@ -100,7 +101,7 @@ export class RouteBreakers<Fallback = never> {
   private readonly isFailureStatus: (status: number) => boolean;
 
   constructor(input: RouteBreakerOptions<Fallback> | CircuitBreaker = {}) {
-    if (input instanceof CircuitBreaker) {
+    if (isBranded(OWNER, 'options', input, 'CircuitBreaker')) {
       this.fallback = undefined;
       this.fixed = new RouteEntry(input);
       this.options = {};
@@ -148,7 +149,10 @@ export class RouteBreakers<Fallback = never> {
       isFailureStatus === undefined
         ? defaultIsFailureStatus
         : functionOption<(status: number) => boolean>(OWNER, 'isFailureStatus', isFailureStatus);
-    if (registry !== undefined && !(registry instanceof CircuitBreakerRegistry)) {
+    if (
+      registry !== undefined &&
+      !isBranded(OWNER, 'registry', registry, 'CircuitBreakerRegistry')
+    ) {
       throw new ConfigError(OWNER, 'registry', registry, 'must be a CircuitBreakerRegistry');
     }
     this.maxRoutes =

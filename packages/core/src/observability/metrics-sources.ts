@@ -1,3 +1,4 @@
+import { hasBrand, isBranded } from '../brand';
 import { ConfigError } from '../errors';
 import type { CircuitBreakerRegistry } from '../breaker/registry';
 import type { RateLimiter } from '../rate-limit/rate-limiter';
@@ -10,20 +11,15 @@ export const DEFAULT_DURATION_BUCKETS: readonly number[] = Object.freeze([
 ]);
 
 /**
- * Checks the shape of the breaker registry a metrics exporter follows (for the metrics packages).
+ * Checks the breaker registry a metrics exporter follows (for the metrics packages): a
+ * registry of this or any compatible copy of the library, recognised by its marker.
  * @throws ConfigError at `registry` when it is not a CircuitBreakerRegistry
  */
 export function checkBreakerRegistry(owner: string, registry: unknown): CircuitBreakerRegistry {
-  const candidate = registry as Partial<Record<'list' | 'on', unknown>> | null;
-  if (
-    typeof candidate !== 'object' ||
-    candidate === null ||
-    typeof candidate.list !== 'function' ||
-    typeof candidate.on !== 'function'
-  ) {
+  if (!isBranded(owner, 'registry', registry, 'CircuitBreakerRegistry')) {
     throw new ConfigError(owner, 'registry', registry, 'must be a CircuitBreakerRegistry');
   }
-  return registry as CircuitBreakerRegistry;
+  return registry;
 }
 
 /**
@@ -37,25 +33,18 @@ export function rateLimitersOption(owner: string, value: unknown): readonly Rate
   }
   const seen = new Set<string>();
   value.forEach((limiter: unknown, i) => {
-    const candidate = limiter as Partial<Record<'name' | 'on' | 'health', unknown>> | null;
-    if (
-      typeof candidate !== 'object' ||
-      candidate === null ||
-      typeof candidate.name !== 'string' ||
-      typeof candidate.on !== 'function' ||
-      typeof candidate.health !== 'function'
-    ) {
+    if (!isBranded(owner, `limiters[${i}]`, limiter, 'RateLimiter')) {
       throw new ConfigError(owner, `limiters[${i}]`, limiter, 'must be a RateLimiter');
     }
-    if (seen.has(candidate.name)) {
+    if (seen.has(limiter.name)) {
       throw new ConfigError(
         owner,
         `limiters[${i}].name`,
-        candidate.name,
+        limiter.name,
         'must be unique among the limiters (it names their series)',
       );
     }
-    seen.add(candidate.name);
+    seen.add(limiter.name);
   });
   return value as RateLimiter[];
 }
@@ -150,6 +139,16 @@ export function policiesOption(owner: string, value: unknown): [string, Instrume
         `policies.${name}`,
         policy,
         'must be a policy with an on(event, listener) method',
+      );
+    }
+    // Breakers and limiters have `on` too, but their series come from the registry and `limiters`.
+    if (hasBrand(policy, 'CircuitBreaker') || hasBrand(policy, 'RateLimiter')) {
+      throw new ConfigError(
+        owner,
+        `policies.${name}`,
+        hasBrand(policy, 'RateLimiter') ? 'a RateLimiter' : 'a CircuitBreaker',
+        'must be a retry, fallback, bulkhead, timeout or load shedder (breakers are reported ' +
+          'through the registry, rate limiters through limiters)',
       );
     }
   }

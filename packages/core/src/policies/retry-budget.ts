@@ -2,6 +2,7 @@ import { type Clock, systemClock } from '../time/clock';
 import { type Duration, durationOption } from '../time/duration';
 import { ConfigError } from '../errors';
 import { checkClock, checkKnownKeys, checkObject, numberOption } from '../internal/validate';
+import { brand } from '../brand';
 
 /** Options of {@link RetryBudget}. */
 export interface RetryBudgetOptions {
@@ -131,3 +132,4 @@ export class RetryBudget {
     this.epoch = epoch;
   }
 }
+brand(RetryBudget, 'RetryBudget');

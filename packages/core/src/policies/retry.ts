@@ -1,3 +1,4 @@
+import { isBranded } from '../brand';
 import { type Backoff, exponential } from './backoff';
 import { MAX_TIMER_MS } from '../time/duration';
 import { isBulkheadFullError, isCircuitOpenError, isRateLimitError } from '../errors';
@@ -144,7 +145,7 @@ export class RetryPolicy implements Policy {
         : functionOption<(event: GiveUpEvent) => void>(OWNER, 'onGiveUp', options.onGiveUp);
     if (options.budget === undefined) {
       this.budget = undefined;
-    } else if (options.budget instanceof RetryBudget) {
+    } else if (isBranded(OWNER, 'budget', options.budget, 'RetryBudget')) {
       this.budget = options.budget;
     } else {
       checkObject(OWNER, 'budget', options.budget);

@@ -10,6 +10,7 @@ import { CircuitOpenError, ConfigError, isConfigError } from '../errors';
 import { TimeoutCall } from '../policies/timeout';
 import { checkClock, checkKnownKeys, checkObject, stringOption } from '../internal/validate';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-store';
+import { brand, hasBrand, isBranded } from '../brand';
 
 /**
  * Options of the circuit breaker that protects a rate-limit store: every
@@ -61,7 +62,7 @@ export function storeBreakerOption(
   defaultName: string,
   clock: Clock,
 ): CircuitBreaker {
-  if (value instanceof CircuitBreaker) return value;
+  if (isBranded(owner, path, value, 'CircuitBreaker')) return value;
   const options = value ?? {};
   checkObject(owner, path, options);
   for (const key of ['timeoutMs', 'fallback'] as const) {
@@ -248,7 +249,7 @@ export class FailoverRateLimitStore implements RateLimitStore {
             timer: true,
           });
     const clock = options.clock === undefined ? systemClock : checkClock(OWNER, options.clock);
-    if (options.breaker instanceof CircuitBreaker) {
+    if (isBranded(OWNER, 'breaker', options.breaker, 'CircuitBreaker')) {
       throw new ConfigError(
         OWNER,
         'breaker',
@@ -367,6 +368,7 @@ export class FailoverRateLimitStore implements RateLimitStore {
     return CircuitOpenError.create(name, Number.isFinite(retryAfterMs) ? retryAfterMs : 0);
   }
 }
+brand(FailoverRateLimitStore, 'FailoverRateLimitStore');
 
 /**
  * Throws unless `value` has the shape of a {@link RateLimitStore}.
@@ -377,6 +379,15 @@ export function checkStore(
   path: string,
   value: unknown,
 ): asserts value is RateLimitStore {
+  // A limiter has consume() and reset() too, with other arguments: refuse it by name.
+  if (hasBrand(value, 'RateLimiter')) {
+    throw new ConfigError(
+      owner,
+      path,
+      'a RateLimiter',
+      "must be a rate-limit store, not a RateLimiter (pass the limiter's store)",
+    );
+  }
   if (
     typeof value !== 'object' ||
     value === null ||

@@ -3,6 +3,7 @@ import { durationOption, type Duration } from '../time/duration';
 import { applyRateLimit, refundRateLimit, type RateState } from './algorithms';
 import { checkClock, checkKnownKeys, checkObject, integerOption } from '../internal/validate';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './rate-limit-store';
+import { brand } from '../brand';
 
 /** Options of {@link MemoryRateLimitStore}. */
 export interface MemoryRateLimitStoreOptions {
@@ -254,3 +255,4 @@ export class MemoryRateLimitStore implements RateLimitStore {
     }
   }
 }
+brand(MemoryRateLimitStore, 'MemoryRateLimitStore');

@@ -1,10 +1,6 @@
 import type { CircuitBreaker, CircuitState } from '../breaker/circuit-breaker';
 import { CircuitOpenError, RateLimitError } from '../errors';
-import {
-  FailoverRateLimitStore,
-  GuardedStore,
-  storeBreakerOption,
-} from './failover-rate-limit-store';
+import { GuardedStore, storeBreakerOption } from './failover-rate-limit-store';
 import { Listeners } from '../internal/listeners';
 import { describeError, log, type Logger } from '../internal/log';
 import { neverAbortedSignal } from '../internal/never-aborted';
@@ -17,6 +13,7 @@ import {
   type RateLimiterOptions,
   type StoreFailurePolicy,
 } from './rate-limiter-options';
+import { brand, hasBrand } from '../brand';
 
 export type { RateLimiterOptions, StoreFailurePolicy } from './rate-limiter-options';
 
@@ -92,6 +89,8 @@ export class RateLimiter implements Policy {
   readonly storeTimeoutMs: number;
 
   private readonly local: boolean;
+  /** The primary store when it can decide synchronously (a memory store of any copy). */
+  private readonly syncStore: MemoryRateLimitStore | undefined;
   private readonly guard: GuardedStore | undefined;
   private readonly capacity: number;
   private readonly owned: RateLimitStore[] = [];
@@ -119,9 +118,10 @@ export class RateLimiter implements Policy {
       this.store = o.store;
     }
     this.local = this.store.local === true;
+    this.syncStore = hasBrand(this.store, 'MemoryRateLimitStore') ? this.store : undefined;
     const storeTimeoutMs =
       o.storeTimeoutMs ??
-      (this.store instanceof FailoverRateLimitStore ? this.store.worstCaseMs + 100 : 100);
+      (hasBrand(this.store, 'FailoverRateLimitStore') ? this.store.worstCaseMs + 100 : 100);
     if (this.local) {
       this.storeTimeoutMs = 0;
       this.breaker = undefined;
@@ -289,8 +289,8 @@ export class RateLimiter implements Policy {
    * caller uses `consume()`. The arguments are trusted (an integer `cost >= 0`).
    */
   consumeNow(key: string, cost: number): RateLimitDecision | undefined {
-    const store = this.store;
-    if (this.observed || !(store instanceof MemoryRateLimitStore)) return undefined;
+    const store = this.syncStore;
+    if (this.observed || store === undefined) return undefined;
     return store.consumeSync(key, cost, this.rule);
   }
 
@@ -419,6 +419,7 @@ export class RateLimiter implements Policy {
     }
   }
 }
+brand(RateLimiter, 'RateLimiter');
 
 const FALLBACK_LINE: Record<StoreFailurePolicy, string> = {
   fallback: 'answering from fallback',

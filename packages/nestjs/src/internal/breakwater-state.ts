@@ -8,6 +8,8 @@ import {
   RetryPolicy,
   TimeoutPolicy,
   defaultRetryOn,
+  isCircuitBreakerRegistry,
+  isRateLimiter,
   type BreakerDefaults,
   type BulkheadOptions,
   type Duration,
@@ -124,7 +126,7 @@ export class BreakwaterState {
     const logged = this.logger === undefined ? {} : { logger: this.logger };
 
     const breakers = options.breakers ?? {};
-    if (breakers instanceof CircuitBreakerRegistry) {
+    if (isCircuitBreakerRegistry(breakers)) {
       this.registry = breakers;
       this.breakerOptions = {};
       this.breakerDefaults = {};
@@ -144,7 +146,7 @@ export class BreakwaterState {
     for (const key of Object.keys(limiters)) {
       const value = limiters[key];
       let limiter: RateLimiter;
-      if (value instanceof RateLimiter) {
+      if (isRateLimiter(value)) {
         limiter = value;
       } else {
         const own = checkObject(OWNER, `limiters.${key}`, value) as unknown as RateLimiterOptions;
