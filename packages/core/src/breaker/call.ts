@@ -47,7 +47,6 @@ export class BreakerCalls implements PermitHost, TransitionListener {
   timeouts = 0;
   rejected = 0;
   ignored = 0;
-  readonly onHookError: ((error: unknown, event: string) => void) | undefined;
   /**
    * Times calls: a monotonic clock with sub-millisecond resolution (`performance.now()`) unless
    * the breaker was given a clock of its own.
@@ -59,18 +58,21 @@ export class BreakerCalls implements PermitHost, TransitionListener {
     this.stopwatch = o.clock === systemClock ? monotonicClock : o.clock;
     this.timed = false;
     this.updateTimed();
-    const logger = o.logger;
-    const name = o.name;
-    this.onHookError =
-      o.onListenerError ??
-      (logger === undefined
-        ? undefined
-        : (error, event) =>
-            log(
-              logger,
-              'error',
-              `[CIRCUIT] ${name}: ${HOOKS.has(event) ? `${event}` : `a ${event} listener`} threw: ${describeError(error)}`,
-            ));
+  }
+
+  /**
+   * Where the errors of hooks and listeners go: `onListenerError`, else the logger, else nowhere.
+   * Made when needed (a hook failed, a listener was added), so an idle breaker holds no closure.
+   */
+  private hookErrorReporter(): ((error: unknown, event: string) => void) | undefined {
+    const { logger, name, onListenerError } = this.o;
+    if (onListenerError !== undefined || logger === undefined) return onListenerError;
+    return (error, event) =>
+      log(
+        logger,
+        'error',
+        `[CIRCUIT] ${name}: ${HOOKS.has(event) ? `${event}` : `a ${event} listener`} threw: ${describeError(error)}`,
+      );
   }
 
   /** A ticket for the call about to run (see state-machine.ts). */
@@ -272,7 +274,7 @@ export class BreakerCalls implements PermitHost, TransitionListener {
   }
 
   hookFailed(error: unknown, hook: string): void {
-    reportHookError(this.onHookError, error, hook);
+    reportHookError(this.hookErrorReporter(), error, hook);
   }
 
   /** Records the outcome of the call holding `ticket`. */
@@ -329,7 +331,7 @@ export class BreakerCalls implements PermitHost, TransitionListener {
     event: K,
     listener: (event: CircuitBreakerEvents[K]) => void,
   ): () => void {
-    this.listeners ??= new Listeners<CircuitBreakerEvents>(this.onHookError);
+    this.listeners ??= new Listeners<CircuitBreakerEvents>(this.hookErrorReporter());
     const off = this.listeners.add(event, listener);
     this.updateTimed();
     return () => {

@@ -384,14 +384,26 @@ function optionalFunction<F extends (...args: never[]) => unknown>(
   return value === undefined ? undefined : functionOption<F>(OWNER, path, value);
 }
 
+/** The default window, shared by every breaker that uses it (resolved windows are frozen). */
+const DEFAULT_WINDOW: ResolvedWindow & { type: 'count' } = Object.freeze({
+  type: 'count',
+  size: 100,
+});
+
 function resolveWindow(options: WindowOptions | undefined): ResolvedWindow {
-  if (options === undefined) return Object.freeze({ type: 'count', size: 100 });
+  if (options === undefined) return DEFAULT_WINDOW;
   checkObject(OWNER, 'window', options);
   const type = oneOf(OWNER, 'window.type', options.type, ['count', 'time'] as const);
   if (type === 'count') {
     checkKnownKeys(OWNER, 'window', options, ['type', 'size']);
-    const size = (options as { size?: unknown }).size;
-    return Object.freeze({ type, size: integerOption(OWNER, 'window.size', size, 1, 1_000_000) });
+    const size = integerOption(
+      OWNER,
+      'window.size',
+      (options as { size?: unknown }).size,
+      1,
+      1_000_000,
+    );
+    return size === DEFAULT_WINDOW.size ? DEFAULT_WINDOW : Object.freeze({ type, size });
   }
   checkKnownKeys(OWNER, 'window', options, ['type', 'durationMs', 'buckets']);
   const time = options as { durationMs?: unknown; buckets?: unknown };

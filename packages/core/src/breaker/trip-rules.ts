@@ -56,7 +56,8 @@ function rateReason(
  * even when no rate rule is set, because snapshots report its counts.
  */
 export class WindowRates implements TripRule {
-  private readonly outcomes: OutcomeWindow;
+  /** Created at the first outcome: an idle breaker holds no window. */
+  private outcomes: OutcomeWindow | undefined = undefined;
   private readonly timed: boolean;
   /**
    * Successes not yet written to a count window that no rule reads on the call path (no rate
@@ -64,22 +65,12 @@ export class WindowRates implements TripRule {
    */
   private pending = 0;
   private readonly deferSuccesses: boolean;
-  /** Percentages (0: the rule is off). */
-  private readonly failureRate: number;
-  private readonly slowRate: number;
-  private readonly minimumCalls: number;
 
-  constructor(options: ResolvedBreakerOptions) {
-    const spec = options.window;
-    this.outcomes =
-      spec.type === 'count'
-        ? new CountWindow(spec.size)
-        : new TimeWindow(spec.durationMs, spec.buckets);
-    this.timed = spec.type === 'time';
-    this.failureRate = options.failureRateThreshold;
-    this.slowRate = options.slowCallRateThreshold;
-    this.minimumCalls = options.minimumCalls;
-    this.deferSuccesses = spec.type === 'count' && this.failureRate === 0 && this.slowRate === 0;
+  /** Reads the rules' percentages and `minimumCalls` from `o` (percentages: 0 is off). */
+  constructor(private readonly o: ResolvedBreakerOptions) {
+    this.timed = o.window.type === 'time';
+    this.deferSuccesses =
+      o.window.type === 'count' && o.failureRateThreshold === 0 && o.slowCallRateThreshold === 0;
   }
 
   /** Whether recording needs the time (a time window). */
@@ -90,13 +81,14 @@ export class WindowRates implements TripRule {
   /** The window, with every outcome recorded so far. */
   get window(): OutcomeWindow {
     if (this.pending > 0) this.flush();
-    return this.outcomes;
+    return this.outcomes ?? EMPTY_WINDOW;
   }
 
   record(flags: number, now: number): string | undefined {
     if (this.pending > 0) this.flush();
-    this.outcomes.record(flags | CALL, now);
-    return this.reason();
+    const outcomes = (this.outcomes ??= createWindow(this.o.window));
+    outcomes.record(flags | CALL, now);
+    return this.reason(outcomes);
   }
 
   /** A plain success (neither failed nor slow). */
@@ -110,27 +102,50 @@ export class WindowRates implements TripRule {
 
   /** Why the window as it is now should open the circuit, or undefined. */
   check(now: number): string | undefined {
-    this.window.refresh(now);
-    return this.reason();
+    if (this.pending > 0) this.flush();
+    const outcomes = this.outcomes;
+    if (outcomes === undefined) return undefined;
+    outcomes.refresh(now);
+    return this.reason(outcomes);
   }
 
-  private reason(): string | undefined {
-    const w = this.outcomes;
+  private reason(w: OutcomeWindow): string | undefined {
+    const o = this.o;
     return (
-      rateReason('failure rate', w.failures, w.calls, this.failureRate, this.minimumCalls) ??
-      rateReason('slow-call rate', w.slowCalls, w.calls, this.slowRate, this.minimumCalls)
+      rateReason('failure rate', w.failures, w.calls, o.failureRateThreshold, o.minimumCalls) ??
+      rateReason('slow-call rate', w.slowCalls, w.calls, o.slowCallRateThreshold, o.minimumCalls)
     );
   }
 
   clear(): void {
     this.pending = 0;
-    this.outcomes.clear();
+    this.outcomes?.clear();
   }
 
+  /** Writes the deferred successes (only a count window defers them). */
   private flush(): void {
-    (this.outcomes as CountWindow).recordRepeated(CALL, this.pending);
+    const outcomes = (this.outcomes ??= createWindow(this.o.window)) as CountWindow;
+    outcomes.recordRepeated(CALL, this.pending);
     this.pending = 0;
   }
+}
+
+/** What an idle breaker's window reports: nothing recorded. */
+const EMPTY_WINDOW: OutcomeWindow = Object.freeze({
+  calls: 0,
+  failures: 0,
+  slowCalls: 0,
+  record() {
+    throw new Error('the empty window records nothing');
+  },
+  refresh() {},
+  clear() {},
+});
+
+function createWindow(spec: ResolvedBreakerOptions['window']): OutcomeWindow {
+  return spec.type === 'count'
+    ? new CountWindow(spec.size)
+    : new TimeWindow(spec.durationMs, spec.buckets);
 }
 
 /** A percentage with at most one decimal, for reasons: `66.7%`. */
