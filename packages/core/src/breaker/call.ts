@@ -110,7 +110,7 @@ export class BreakerCalls implements PermitHost, TransitionListener {
     let result: unknown;
     try {
       if (signal !== undefined && signal.aborted) throw signal.reason;
-      result = await (fn)(signal ?? neverAbortedSignal);
+      result = await fn(signal ?? neverAbortedSignal);
     } catch (error) {
       return this.failed(error, ticket, start, signal, undefined, false);
     }
