@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { rmSync } from 'node:fs';
+import { blockName, collectBlocks, extractBlocks, type DocBlock } from './extract';
+import {
+  COMPILERS,
+  RESOLUTIONS,
+  ROOT,
+  buildPackages,
+  createProject,
+  describeDiagnostic,
+  linkDependencies,
+  runBlock,
+  typeCheck,
+  writeBlocks,
+  type Compiler,
+  type Ran,
+  type Resolution,
+} from './project';
+
+/**
+ * Docs as tests: every ```ts block of the README, the package READMEs and packages/{@literal *}/docs
+ * is type-checked as its own module against the built packages, with TypeScript 5.9 and 7, under
+ * `nodenext` and `bundler` resolution; the blocks marked `runnable` are run with Node.
+ */
+
+const blocks = collectBlocks(ROOT);
+const runnable = blocks.filter((block) => block.runnable);
+
+// A deliberately wrong document: the harness must report its blocks, or it could pass silently.
+const FENCE = '```';
+const FIXTURE = [
+  '# Fixture',
+  '',
+  `${FENCE}ts`,
+  '// declare const given: number;',
+  "const count: number = 'three';",
+  `${FENCE}`,
+  '',
+  `${FENCE}ts runnable`,
+  "throw new Error('this block fails');",
+  `${FENCE}`,
+].join('\n');
+const [wrongBlock, failingBlock] = extractBlocks(FIXTURE, 'fixture.md') as [DocBlock, DocBlock];
+
+/** Whether every compiler reported the fixture's type error (so it got past parsing). */
+function typeChecked(): boolean {
+  return (errors.get(blockName(wrongBlock)) ?? []).length === compilerRuns.size;
+}
+
+let project = '';
+/** Errors by block name, each `<compiler> <resolution>: <doc>:<line>:<col> <message>`. */
+const errors = new Map<string, string[]>();
+/** Errors in no block's file (a bad option, a crash of the compiler). */
+const unattributed: string[] = [];
+const compilerRuns = new Map<string, Ran>();
+const timings: Record<string, number> = {};
+
+async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    timings[label] = Math.round(performance.now() - started);
+  }
+}
+
+async function check(files: Map<string, DocBlock>, compiler: Compiler, resolution: Resolution) {
+  const { ran, diagnostics } = await timed(`${compiler} ${resolution}`, () =>
+    typeCheck(project, compiler, resolution),
+  );
+  compilerRuns.set(`${compiler} ${resolution}`, ran);
+  for (const diagnostic of diagnostics) {
+    const block = files.get(diagnostic.file);
+    const text = `${compiler} ${resolution}: ${
+      block === undefined
+        ? `${diagnostic.file} ${diagnostic.message}`
+        : describeDiagnostic(block, diagnostic)
+    }`;
+    if (block === undefined) unattributed.push(text);
+    else errors.set(blockName(block), [...(errors.get(blockName(block)) ?? []), text]);
+  }
+}
+
+beforeAll(async () => {
+  project = createProject();
+  const all = [...blocks, wrongBlock, failingBlock];
+  const missing = linkDependencies(project, all);
+  if (missing.length > 0) unattributed.push(`packages not installed: ${missing.join(', ')}`);
+  await timed('build', () => buildPackages(project));
+  const files = writeBlocks(project, all);
+  for (const compiler of Object.keys(COMPILERS) as Compiler[]) {
+    await Promise.all(RESOLUTIONS.map((resolution) => check(files, compiler, resolution)));
+  }
+}, 150_000);
+
+afterAll(() => {
+  process.stdout.write(`docs test timings (ms): ${JSON.stringify(timings)}\n`);
+  if (project !== '' && process.env.BREAKWATER_KEEP_DOCS_PROJECT !== '1') {
+    rmSync(project, { recursive: true, force: true });
+  }
+});
+
+describe('documentation code blocks', () => {
+  it('finds the blocks of every document', () => {
+    expect(blocks.length).toBeGreaterThan(50);
+    expect(new Set(blocks.map((block) => block.file)).size).toBeGreaterThan(8);
+  });
+
+  it('runs every compiler to the end, with no error outside the blocks', () => {
+    for (const [label, ran] of compilerRuns) {
+      // tsc exits with 0 (no errors), 1 or 2 (errors reported); null means it was killed.
+      expect({ label, code: ran.code }).toEqual({ label, code: ran.code === null ? 0 : ran.code });
+    }
+    expect(compilerRuns.size).toBe(Object.keys(COMPILERS).length * RESOLUTIONS.length);
+    expect(unattributed).toEqual([]);
+  });
+
+  it.each(blocks.map((block) => [blockName(block), block] as const))('type-checks %s', (name) => {
+    const found = errors.get(name) ?? [];
+    if (found.length > 0) throw new Error(`${name} does not compile:\n${found.join('\n')}`);
+    // tsc reports no type error while any file has a syntax error: the fixture's type error
+    // proves the blocks were type-checked, not only parsed.
+    if (!typeChecked()) throw new Error('not type-checked: another block has a syntax error');
+  });
+
+  const env: NodeJS.ProcessEnv = {};
+  if (process.env.BREAKWATER_TEST_REDIS_URL !== undefined) {
+    env.REDIS_URL = process.env.BREAKWATER_TEST_REDIS_URL;
+  }
+
+  it.each(runnable.map((block) => [blockName(block), block] as const))(
+    'runs %s',
+    async (name, block) => {
+      const ran = await runBlock(project, block, env);
+      const out = `${name} (exit ${ran.code}, ${ran.ms} ms)\n${ran.stdout}\n${ran.stderr}`;
+      if (ran.code !== 0) throw new Error(`${name} failed: ${out}`);
+      if (/Unhandled|Error\b|Warning:/.test(ran.stderr)) {
+        throw new Error(`${name} wrote an error: ${out}`);
+      }
+    },
+  );
+});
+
+describe('the harness', () => {
+  it('reports a wrong block by its document and line, for every compiler and resolution', () => {
+    const found = errors.get(blockName(wrongBlock)) ?? [];
+    expect(found).toHaveLength(Object.keys(COMPILERS).length * RESOLUTIONS.length);
+    for (const error of found) {
+      expect(error).toMatch(/^TypeScript [\d.]+ (nodenext|bundler): fixture\.md:5:7 TS2322: /);
+    }
+  });
+
+  it('fails a runnable block that throws', async () => {
+    const ran = await runBlock(project, failingBlock, {});
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain('this block fails');
+  });
+});
