@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rmSync } from 'node:fs';
-import { blockName, collectBlocks, extractBlocks, type DocBlock } from './extract';
+import { blockName, collectBlocks, extractBlocks, moduleSource, type DocBlock } from './extract';
 import {
   COMPILERS,
   RESOLUTIONS,
@@ -148,6 +148,26 @@ describe('the harness', () => {
     for (const error of found) {
       expect(error).toMatch(/^TypeScript [\d.]+ (nodenext|bundler): fixture\.md:5:7 TS2322: /);
     }
+  });
+
+  it('makes each fill a real declaration on its own line', () => {
+    expect(wrongBlock.fills).toEqual(['declare const given: number;']);
+    expect(moduleSource(wrongBlock).split('\n')).toEqual([
+      'declare const given: number;',
+      "const count: number = 'three';",
+    ]);
+  });
+
+  it('refuses a flag it does not know, and runnable on anything but ts', () => {
+    expect(() => extractBlocks(`${FENCE}ts runable\nlet a = 1;\n${FENCE}`, 'typo.md')).toThrow(
+      'typo.md:1: unknown code block flag runable',
+    );
+    expect(() => extractBlocks(`${FENCE}runnable\nlet a = 1;\n${FENCE}`, 'bare.md')).toThrow(
+      'bare.md:1: only a ts block can be runnable',
+    );
+    expect(() => extractBlocks(`${FENCE}ts\nlet a = 1;\n`, 'open.md')).toThrow(
+      'open.md:1: code block never closed',
+    );
   });
 
   it('fails a runnable block that throws', async () => {

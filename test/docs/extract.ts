@@ -47,6 +47,9 @@ export function extractBlocks(markdown: string, file: string): DocBlock[] {
     while (end < lines.length && !/^\s*```\s*$/.test(lines[end] ?? '')) end++;
     if (end >= lines.length) throw new Error(`${file}:${i + 1}: code block never closed`);
     const [language, ...flags] = info.trim().split(/\s+/);
+    if (language === 'runnable' || (language !== 'ts' && flags.includes('runnable'))) {
+      throw new Error(`${file}:${i + 1}: only a ts block can be runnable: \`\`\`${info}`);
+    }
     if (language === 'ts' || language === 'typescript') {
       const unknown = flags.filter((flag) => flag !== 'runnable');
       if (unknown.length > 0) {
