@@ -3,7 +3,7 @@
  * would be: the packages built into its node_modules (never the repository's dist folders), the
  * third-party packages the blocks import linked next to them.
  */
-import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -48,19 +48,16 @@ export function run(
   env: NodeJS.ProcessEnv = isolated(),
 ): Promise<Ran> {
   const started = performance.now();
-  return new Promise((done, fail) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      fail(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
+  const options = {
+    cwd,
+    env,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL' as const,
+    maxBuffer: 2 ** 26,
+  };
+  return new Promise((done) => {
+    execFile(command, args, options, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
       done({ code, stdout, stderr, ms: Math.round(performance.now() - started) });
     });
   });
@@ -322,19 +319,21 @@ export async function runBlock(
   if (block.fills.length > 0) {
     throw new Error(`${blockName(block)} is runnable but declares fills: ${block.fills.join(' ')}`);
   }
-  const { code } = await transform(moduleSource(block), {
+  // Blank lines in front, and a source map: a stack trace names the document's own lines.
+  const { code } = await transform('\n'.repeat(block.line) + moduleSource(block), {
     loader: 'ts',
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    sourcefile: blockName(block),
+    sourcemap: 'inline',
+    sourcefile: join(ROOT, block.file),
     tsconfigRaw: { compilerOptions: { experimentalDecorators: true } },
   });
   const folder = join(project, 'run');
   mkdirSync(folder, { recursive: true });
   const file = join(folder, `${blockSlug(block)}.mjs`);
   writeFileSync(file, code);
-  return run(process.execPath, [file], project, timeoutMs, isolated(env));
+  return run(process.execPath, ['--enable-source-maps', file], project, timeoutMs, isolated(env));
 }
 
 /** A new, empty project folder. */
