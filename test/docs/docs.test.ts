@@ -124,8 +124,15 @@ describe('documentation code blocks', () => {
     'runs %s',
     async (name, block) => {
       const ran = await runBlock(project, block, env);
-      const out = `${name} (exit ${ran.code}, ${ran.ms} ms)\n${ran.stdout}\n${ran.stderr}`;
-      if (ran.code !== 0) throw new Error(`${name} failed: ${out}`);
+      const out = `${name} (exit ${ran.code ?? ran.signal}, ${ran.ms} ms)\n${ran.stdout}\n${ran.stderr}`;
+      if (ran.served !== undefined && ran.served !== 200) {
+        throw new Error(`${name} served ${ran.served}: ${out}`);
+      }
+      // A server stopped by the SIGTERM it was sent ends by it, unless it handles the signal: then
+      // its handler must close everything, so that the process exits by itself.
+      const handlesTerm = block.code.includes("process.on('SIGTERM'");
+      const stopped = ran.served !== undefined && ran.signal === 'SIGTERM' && !handlesTerm;
+      if (ran.code !== 0 && !stopped) throw new Error(`${name} failed: ${out}`);
       if (/Unhandled|Error\b|Warning:/.test(ran.stderr)) {
         throw new Error(`${name} wrote an error: ${out}`);
       }

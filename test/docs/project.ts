@@ -3,7 +3,8 @@
  * would be: the packages built into its node_modules (never the repository's dist folders), the
  * third-party packages the blocks import linked next to them.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import {
   existsSync,
   mkdirSync,
@@ -24,7 +25,10 @@ export const ROOT = resolve(__dirname, '..', '..');
 
 /** What a child process did. */
 export interface Ran {
+  /** The exit code; null when it ended by a signal. */
   code: number | null;
+  /** The signal that ended it, if one did. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   ms: number;
@@ -39,13 +43,17 @@ function isolated(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-/** Runs a command; kills it after `timeoutMs` (the result then has code null). */
+/**
+ * Runs a command; kills it with SIGKILL after `timeoutMs`. `watch` sees the output as it comes
+ * and may stop the process itself.
+ */
 export function run(
   command: string,
   args: readonly string[],
   cwd: string,
   timeoutMs: number,
   env: NodeJS.ProcessEnv = isolated(),
+  watch?: (stdout: string, child: ChildProcess) => void,
 ): Promise<Ran> {
   const started = performance.now();
   const options = {
@@ -56,10 +64,18 @@ export function run(
     maxBuffer: 2 ** 26,
   };
   return new Promise((done) => {
-    execFile(command, args, options, (error, stdout, stderr) => {
+    let seen = '';
+    const child = execFile(command, args, options, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      done({ code, stdout, stderr, ms: Math.round(performance.now() - started) });
+      const signal = error?.signal ?? null;
+      done({ code, signal, stdout, stderr, ms: Math.round(performance.now() - started) });
     });
+    if (watch !== undefined) {
+      child.stdout?.on('data', (chunk: Buffer | string) => {
+        seen += chunk.toString();
+        watch(seen, child);
+      });
+    }
   });
 }
 
@@ -306,16 +322,36 @@ export function describeDiagnostic(block: DocBlock, diagnostic: Diagnostic): str
   return `${block.file}:${block.line + diagnostic.line}:${diagnostic.column} ${diagnostic.message}`;
 }
 
+/** A port free on loopback now. */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+/** What running a block did; `served` is the status of the page a server block printed. */
+export interface BlockRun extends Ran {
+  served?: number | string;
+}
+
 /**
  * Runs a block with Node: compiled by esbuild (types stripped, nothing bundled) to an `.mjs` in
  * the project, so its imports resolve to the project's packages. Killed after `timeoutMs`.
+ *
+ * A block that starts a server listens on `PORT` (given here) and prints its URL: the URL is
+ * fetched once, then the process gets SIGTERM, as from a process manager.
  */
 export async function runBlock(
   project: string,
   block: DocBlock,
   env: NodeJS.ProcessEnv,
   timeoutMs = 10_000,
-): Promise<Ran> {
+): Promise<BlockRun> {
   if (block.fills.length > 0) {
     throw new Error(`${blockName(block)} is runnable but declares fills: ${block.fills.join(' ')}`);
   }
@@ -333,7 +369,28 @@ export async function runBlock(
   mkdirSync(folder, { recursive: true });
   const file = join(folder, `${blockSlug(block)}.mjs`);
   writeFileSync(file, code);
-  return run(process.execPath, ['--enable-source-maps', file], project, timeoutMs, isolated(env));
+  const port = await freePort();
+  let served: Promise<number | string> | undefined;
+  const ran = await run(
+    process.execPath,
+    ['--enable-source-maps', file],
+    project,
+    timeoutMs,
+    isolated({ ...env, PORT: String(port) }),
+    (stdout, child) => {
+      const url = new RegExp(`http://localhost:${port}\\S*`).exec(stdout)?.[0];
+      if (url === undefined || served !== undefined) return;
+      served = fetch(url, { signal: AbortSignal.timeout(5_000) }).then(
+        async (response) => {
+          await response.arrayBuffer();
+          return response.status;
+        },
+        (error: unknown) => String(error),
+      );
+      void served.finally(() => child.kill('SIGTERM'));
+    },
+  );
+  return served === undefined ? ran : { ...ran, served: await served };
 }
 
 /** A new, empty project folder. */
