@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rmSync } from 'node:fs';
-import { blockName, collectBlocks, extractBlocks, moduleSource, type DocBlock } from './extract';
+import {
+  blockName,
+  collectBlocks,
+  extractBlocks,
+  moduleSource,
+  unmetExpectations,
+  type DocBlock,
+} from './extract';
 import {
   COMPILERS,
   RESOLUTIONS,
@@ -136,6 +143,8 @@ describe('documentation code blocks', () => {
       if (/Unhandled|Error\b|Warning:/.test(ran.stderr)) {
         throw new Error(`${name} wrote an error: ${out}`);
       }
+      const unmet = unmetExpectations(block, ran.stdout + ran.stderr);
+      if (unmet.length > 0) throw new Error(`${unmet.join('\n')}, but it printed: ${out}`);
     },
   );
 });
@@ -167,6 +176,24 @@ describe('the harness', () => {
     expect(() => extractBlocks(`${FENCE}ts\nlet a = 1;\n`, 'open.md')).toThrow(
       'open.md:1: code block never closed',
     );
+  });
+
+  it('holds a runnable block to the output its comments show', () => {
+    const [block] = extractBlocks(
+      [
+        `${FENCE}ts runnable`,
+        'console.log({ allowed: true, retryAfterMs: 0 }); // { allowed: true, retryAfter: 0 }',
+        "console.log('[CIRCUIT] a closed -> open'); // [CIRCUIT] a closed -> open (1 failure)",
+        `${FENCE}`,
+      ].join('\n'),
+      'output.md',
+    ) as [DocBlock];
+    const printed = '{ allowed: true, retryAfterMs: 0 }\n[CIRCUIT] a closed -> open\n';
+    expect(unmetExpectations(block, printed)).toEqual([
+      'output.md:2 says it prints retryAfter',
+      'output.md:3 says it prints [CIRCUIT] a closed -> open (1 failure)',
+    ]);
+    expect(unmetExpectations(block, printed.replace('retryAfterMs', 'retryAfter'))).toHaveLength(1);
   });
 
   it('fails a runnable block that throws', async () => {

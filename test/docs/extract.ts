@@ -117,3 +117,51 @@ export function importedPackages(code: string): string[] {
   }
   return [...names];
 }
+
+/** What a runnable block says it prints, from the comments on and after its console calls. */
+export interface Expectation {
+  /** The line in the markdown file. */
+  readonly line: number;
+  /** A log line (`// [CIRCUIT] ...`) that must appear as written. */
+  readonly text?: string;
+  /** The property names of a value (`// { allowed: true, limit: 100 }`) that must be printed. */
+  readonly keys?: readonly string[];
+}
+
+/**
+ * The output a block describes: a comment on a line that calls `console`, and the comment lines
+ * right after it, when it shows an object (`{ key: ... }`, `[{ key: ... }]`: its keys must be
+ * printed, values may differ) or a tagged log line (`[CIRCUIT] ...`: printed as written).
+ */
+export function expectedOutput(block: DocBlock): Expectation[] {
+  const lines = block.code.split('\n');
+  const expectations: Expectation[] = [];
+  lines.forEach((line, i) => {
+    if (!/\bconsole\.\w+\(|^\s*\)/.test(line)) return;
+    let text = /\/\/ (.*)$/.exec(line)?.[1] ?? '';
+    for (let j = i + 1; /^\s*\/\/ /.test(lines[j] ?? '') && /^\[?\{|^$/.test(text.trim()); j++) {
+      text += ` ${(lines[j] ?? '').replace(/^\s*\/\/ /, '')}`;
+    }
+    text = text.trim();
+    const where = block.line + i + 1;
+    if (/^\[[A-Z]+\] /.test(text)) expectations.push({ line: where, text });
+    else if (/^\[?\{/.test(text)) {
+      const keys = [...text.matchAll(/([A-Za-z_]\w*):/g)].map((match) => match[1] ?? '');
+      expectations.push({ line: where, keys });
+    }
+  });
+  return expectations;
+}
+
+/** The expectations of `block` that `output` does not meet, as `<doc>:<line> ...` messages. */
+export function unmetExpectations(block: DocBlock, output: string): string[] {
+  return expectedOutput(block).flatMap(({ line, text, keys }) => {
+    const missing =
+      text !== undefined
+        ? [text].filter((expected) => !output.includes(expected))
+        : (keys ?? []).filter((key) => !output.includes(`${key}:`));
+    return missing.length === 0
+      ? []
+      : [`${block.file}:${line} says it prints ${missing.join(', ')}`];
+  });
+}
