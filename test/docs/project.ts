@@ -100,10 +100,11 @@ async function eachLimited<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** A workspace package: its folder name and npm name. */
+/** A workspace package: its folder, npm name and the workspace packages it depends on. */
 interface WorkspacePackage {
   dir: string;
   name: string;
+  needs: string[];
 }
 
 function workspacePackages(): WorkspacePackage[] {
@@ -112,8 +113,11 @@ function workspacePackages(): WorkspacePackage[] {
     .map((dir) => {
       const manifest = JSON.parse(
         readFileSync(join(ROOT, 'packages', dir, 'package.json'), 'utf8'),
-      ) as { name: string };
-      return { dir, name: manifest.name };
+      ) as { name: string; dependencies?: Record<string, string> };
+      const needs = Object.keys(manifest.dependencies ?? {}).filter((name) =>
+        name.startsWith('@breakwater/'),
+      );
+      return { dir, name: manifest.name, needs };
     });
 }
 
@@ -152,16 +156,22 @@ async function buildPackage(
   expectSuccess(`tsup (${pkg.name})`, await run(process.execPath, args, source, 120_000));
 }
 
-/** Builds every workspace package into the project: core first, then the rest two at a time. */
+/**
+ * Builds every workspace package into the project, two at a time, each once the packages it
+ * depends on are built.
+ */
 export async function buildPackages(project: string): Promise<void> {
   const all = workspacePackages();
-  const core = all.filter((pkg) => pkg.dir === 'core');
-  await eachLimited(core, 1, (pkg) => buildPackage(project, pkg, all));
-  await eachLimited(
-    all.filter((pkg) => pkg.dir !== 'core'),
-    2,
-    (pkg) => buildPackage(project, pkg, all),
-  );
+  const built = new Set<string>();
+  let left = all;
+  while (left.length > 0) {
+    const ready = left.filter((pkg) => pkg.needs.every((name) => built.has(name)));
+    if (ready.length === 0)
+      throw new Error(`circular dependencies: ${left.map((p) => p.name).join(', ')}`);
+    await eachLimited(ready, 2, (pkg) => buildPackage(project, pkg, all));
+    for (const pkg of ready) built.add(pkg.name);
+    left = left.filter((pkg) => !built.has(pkg.name));
+  }
 }
 
 /** Where a third-party package is installed in the repository, or undefined. */
