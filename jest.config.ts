@@ -15,7 +15,13 @@ const swc = [
 
 const config: Config = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/packages', '<rootDir>/examples', '<rootDir>/bench', '<rootDir>/reliability'],
+  roots: [
+    '<rootDir>/packages',
+    '<rootDir>/examples',
+    '<rootDir>/bench',
+    '<rootDir>/reliability',
+    '<rootDir>/test',
+  ],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(t|j)sx?$': swc as unknown as [string, Record<string, unknown>] },
   moduleNameMapper: {
