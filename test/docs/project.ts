@@ -236,7 +236,7 @@ export type Resolution = (typeof RESOLUTIONS)[number];
 /** The TypeScript compilers the blocks are checked with. */
 export const COMPILERS = {
   'TypeScript 5.9': join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-  'TypeScript 7': join(ROOT, 'node_modules', 'typescript7', 'bin', 'tsc'),
+  'TypeScript 7': join(ROOT, 'test', 'docs', 'node_modules', 'typescript', 'bin', 'tsc'),
 } as const;
 export type Compiler = keyof typeof COMPILERS;
 
