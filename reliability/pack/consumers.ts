@@ -165,7 +165,7 @@ async function scenario({ core, testing, redis, adapter, Framework, http, kind }
     () => 'ran',
     (error) => (core.isCircuitOpenError(error) ? 'rejected: open' : String(error)),
   );
-  const limiter = new core.RateLimiter({ name: 'pack', rate: '2/m' });
+  const limiter = new core.RateLimiter({ name: 'pack', rate: '2/d' });
   out.decisions = [];
   for (let i = 0; i < 3; i++) out.decisions.push((await limiter.consume('client')).allowed);
   await limiter.close();

@@ -101,7 +101,7 @@ const adapterCore = await import(pathToFileURL(adapterCoreFile).href);
 
 const breaker = new core.CircuitBreaker({ name: 'upstream' });
 const registry = new core.CircuitBreakerRegistry();
-const limiter = new core.RateLimiter({ name: 'api', rate: '2/m' });
+const limiter = new core.RateLimiter({ name: 'api', rate: '2/d' });
 const shedder = new core.LoadShedder({
   name: 'shed',
   limit: { algorithm: 'aimd', initialLimit: 1, minLimit: 1, maxLimit: 1 },
@@ -192,7 +192,7 @@ const nest = await import('@breakwater/nestjs');
 
 const registry = new core.CircuitBreakerRegistry();
 const breaker = registry.get('upstream');
-const limiter = new core.RateLimiter({ name: 'api', rate: '2/m' });
+const limiter = new core.RateLimiter({ name: 'api', rate: '2/d' });
 
 class PlantController {
   guarded() {

@@ -209,7 +209,7 @@ const run = 'fresh:' + process.pid + ':' + Date.now() + ':';
 const client = await connect();
 const limiter = new RateLimiter({
   name: 'fresh',
-  rate: '2/m',
+  rate: '2/d',
   store: new RedisRateLimitStore({ client, prefix: run + 'rl:' }),
   onStoreFailure: 'deny',
 });
