@@ -5,7 +5,7 @@ import {
   type RateLimiter,
   type RateLimitInfo,
 } from '@breakwater/core';
-import { shareDecision } from './internal/share-decision';
+import { decisionSharer } from './internal/share-decision';
 import { isPromiseLike, writeResponse } from './internal/write-response';
 
 /** A 429 handler: runs instead of the default answer, with the headers already set. */
@@ -53,6 +53,8 @@ export type RateLimitedRequest = Request & { rateLimit?: RateLimitInfo };
  */
 export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): RateLimitMiddleware {
   const http = new HttpRateLimit<Request, Response, RateLimitHandler>(options);
+  const name = http.requestProperty;
+  const shareDecision = name === undefined ? undefined : decisionSharer(name);
 
   const apply = (
     req: RateLimitedRequest,
@@ -62,7 +64,7 @@ export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): Ra
   ) => {
     if (info === undefined || res.headersSent) return next();
     http.writeHeaders(res, info);
-    shareDecision(req, info);
+    shareDecision?.(req, info);
     if (!info.allowed) return refuse(req, res, next, info);
     if (http.settles) {
       res.on('close', () => http.settle(req, res, info, res.writableFinished, res.statusCode));

@@ -170,6 +170,31 @@ describe.each(expressVersions)(
       expect(seen?.resetTime).toBeInstanceOf(Date);
     });
 
+    it('puts the decision on req[requestPropertyName], or nowhere with false', async () => {
+      const app = createApp();
+      const seen: Record<string, unknown> = {};
+      app.get(
+        '/named',
+        rateLimit({ name: 'n', limit: 5, window: '1h', requestPropertyName: 'quota' }),
+        (req, res) => {
+          const r = req as Request & { quota?: RateLimitInfo };
+          seen.named = [r.quota?.limiter, (req as RateLimitedRequest).rateLimit];
+          res.send('ok');
+        },
+      );
+      app.get(
+        '/none',
+        rateLimit({ name: 'x', limit: 5, window: '1h', requestPropertyName: false }),
+        (req, res) => {
+          seen.none = [(req as RateLimitedRequest).rateLimit, 'quota' in req && req.quota];
+          res.send('ok');
+        },
+      );
+      await request(app).get('/named').expect(200);
+      await request(app).get('/none').expect(200);
+      expect(seen).toEqual({ named: ['n', undefined], none: [undefined, undefined] });
+    });
+
     it('gives back failed requests with skipFailedRequests (thrown errors and 4xx/5xx)', async () => {
       const app = createApp();
       app.use(rateLimit({ name: 'f', limit: 2, window: '1h', skipFailedRequests: true }));

@@ -50,6 +50,7 @@ export interface RateLimitMiddleware extends Middleware {
  */
 export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): RateLimitMiddleware {
   const http = new HttpRateLimit<Context, Context, RateLimitHandler>(options);
+  const property = http.requestProperty;
 
   const refuse = async (ctx: Context, next: Next, info: RateLimitInfo): Promise<void> => {
     const handler = http.handler;
@@ -67,7 +68,7 @@ export function rateLimit(options: RateLimitMiddlewareOptions | RateLimiter): Ra
   const run = (ctx: Context, next: Next, info: RateLimitInfo | undefined): Promise<void> => {
     if (info === undefined) return next();
     http.writeHeaders(ctx.res, info);
-    (ctx.state as { rateLimit?: RateLimitInfo }).rateLimit = info;
+    if (property !== undefined) (ctx.state as Record<string, unknown>)[property] = info;
     if (!info.allowed) return refuse(ctx, next, info);
     keepHeadersOnError(ctx.app);
     if (!http.settles) return next();

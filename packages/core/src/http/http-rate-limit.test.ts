@@ -58,6 +58,29 @@ describe('HttpRateLimit', () => {
     }
   });
 
+  it('takes requestPropertyName: a property name, false for none, rateLimit by default', () => {
+    const base = { limit: 5, window: '1m' };
+    expect(new HttpRateLimit(base).requestProperty).toBe('rateLimit');
+    expect(new HttpRateLimit({ ...base, requestPropertyName: 'quota_$1' }).requestProperty).toBe(
+      'quota_$1',
+    );
+    expect(new HttpRateLimit({ ...base, requestPropertyName: false }).requestProperty).toBe(
+      undefined,
+    );
+    for (const value of ['', '1st', 'a-b', '__proto__', 'constructor', 'x'.repeat(65), true, 7]) {
+      let caught: unknown;
+      try {
+        new HttpRateLimit({ ...base, requestPropertyName: value as never });
+      } catch (error) {
+        caught = error;
+      }
+      expect(isConfigError(caught) && [caught.path, caught.value]).toEqual([
+        'requestPropertyName',
+        value,
+      ]);
+    }
+  });
+
   it('accepts a limiter as is, and refuses limiter options beside one', () => {
     const limiter = new RateLimiter({ name: 'shared', limit: 5, window: '1s' });
     expect(new HttpRateLimit(limiter).limiter).toBe(limiter);

@@ -8,6 +8,7 @@ import { addressKey } from './client-address';
 import {
   booleanOption,
   headerOption,
+  requestPropertyOption,
   type DynamicHttpRateLimitOptions,
   type HttpRateLimitOptions,
   type RateLimitMessage,
@@ -116,6 +117,7 @@ const OWN_KEYS = [
   'skipFailedRequests',
   'requestWasSuccessful',
   'ipv6Subnet',
+  'requestPropertyName',
 ] as const;
 /** Most distinct limits a `limit(req)` function may use (each one is a limiter). */
 const MAX_LANES = 100;
@@ -140,6 +142,8 @@ export class HttpRateLimit<Req = unknown, Res = unknown, Handler = never> {
   readonly settles: boolean;
   /** Whether the default key (the client address) is used. */
   readonly byAddress: boolean;
+  /** The property the adapter puts each decision on (`requestPropertyName`); undefined: none. */
+  readonly requestProperty: string | undefined;
   /** Where failing hooks are reported. @internal */
   readonly hookErrors: HookErrors;
   private readonly key: Hook<Req, string> | undefined;
@@ -235,6 +239,7 @@ export class HttpRateLimit<Req = unknown, Res = unknown, Handler = never> {
           ? false
           : integerOption(OWNER, 'ipv6Subnet', subnet, 1, 128);
     this.byAddress = this.key === undefined;
+    this.requestProperty = requestPropertyOption(own.requestPropertyName);
     this.simple =
       this.key === undefined &&
       this.skip === undefined &&
